@@ -1,0 +1,1 @@
+"""One module per `straja` CLI command group."""

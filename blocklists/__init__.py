@@ -1,0 +1,3 @@
+"""Blocklists: source formats, the compiled memory-mapped trie file, signing and activation.
+
+This package imports nothing else of Straja's."""

@@ -1,0 +1,1 @@
+"""The data plane: sockets, wire handling, answer cache, policy decision and upstreams."""
