@@ -1,0 +1,98 @@
+"""Several worker processes on SO_REUSEPORT sockets, restarted when they die.
+
+The supervisor forks the workers before any event loop exists, forwards SIGHUP (after
+checking the new config once, so a bad file is reported once and changes nothing) and
+SIGTERM, and restarts a worker that exits unexpectedly, backing off if it keeps dying.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+
+from admin.config import Config, ConfigError, load_config
+from admin.worker import run_worker
+
+log = logging.getLogger("straja.supervisor")
+
+
+class Supervisor:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.children: dict[int, int] = {}  # pid -> worker index
+        self.started: dict[int, float] = {}  # worker index -> last start time
+        self.backoff: dict[int, float] = {}
+        self.stopping = False
+        self.reload_wanted = False
+
+    def spawn(self, index: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
+            code = 1
+            try:
+                code = run_worker(self.config, reuse_port=True)
+            finally:
+                os._exit(code)
+        self.children[pid] = index
+        self.started[index] = time.monotonic()
+        log.info("worker %d started as pid %d", index, pid)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_hup)
+        for index in range(self.config.dns.workers):
+            self.spawn(index)
+        while self.children:
+            if self.reload_wanted:
+                self.reload_wanted = False
+                self._reload()
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                time.sleep(0.1)
+                continue
+            index = self.children.pop(pid)
+            if self.stopping:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            log.error("worker %d (pid %d) exited with %d; restarting it", index, pid, code)
+            lived = time.monotonic() - self.started[index]
+            delay = 0.0 if lived > 10 else min(self.backoff.get(index, 0.5) * 2, 30.0)
+            self.backoff[index] = delay or 0.5
+            time.sleep(delay)
+            if not self.stopping:
+                self.spawn(index)
+        return 0
+
+    def _on_stop(self, signum: int, frame: object) -> None:
+        self.stopping = True
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def _on_hup(self, signum: int, frame: object) -> None:
+        self.reload_wanted = True
+
+    def _reload(self) -> None:
+        try:
+            new = load_config(self.config.source)
+        except ConfigError as exc:
+            log.error("reload refused, the running config stays: %s", exc)
+            return
+        if new.dns.workers != self.config.dns.workers:
+            log.warning("dns.workers changed; it takes effect at the next restart")
+        self.config = new
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGHUP)
+            except ProcessLookupError:
+                pass

@@ -1,0 +1,103 @@
+"""Who may query: the client ACL, with a per-address answer cache for the hot path."""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import logging
+import socket
+import struct
+from collections.abc import Iterable
+
+from resolver.settings import LOCAL_NETWORKS, HostPort, IPNetwork
+
+log = logging.getLogger("straja.access")
+
+_SIOCGIFADDR = 0x8915
+_SIOCGIFNETMASK = 0x891B
+_CACHE_LIMIT = 65536
+
+
+def interface_networks() -> list[tuple[str, IPNetwork, ipaddress.IPv4Address | ipaddress.IPv6Address]]:
+    """(interface, subnet, address) for every configured IPv4 and IPv6 address on Linux.
+
+    Standard library only (ioctl and /proc), since OpenWrt has neither psutil nor netifaces.
+    Returns what it can read; an empty list on other systems.
+    """
+    found: list[tuple[str, IPNetwork, ipaddress.IPv4Address | ipaddress.IPv6Address]] = []
+    try:
+        names = [name for _, name in socket.if_nameindex()]
+    except OSError:
+        names = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for name in names:
+            req = struct.pack("256s", name.encode()[:15])
+            try:
+                addr = fcntl.ioctl(s.fileno(), _SIOCGIFADDR, req)[20:24]
+                mask = fcntl.ioctl(s.fileno(), _SIOCGIFNETMASK, req)[20:24]
+            except OSError:
+                continue
+            ip = ipaddress.IPv4Address(addr)
+            net = ipaddress.IPv4Network(f"{ip}/{ipaddress.IPv4Address(mask)}", strict=False)
+            found.append((name, net, ip))
+    try:
+        with open("/proc/net/if_inet6") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 6:
+                    continue
+                ip6 = ipaddress.IPv6Address(int(parts[0], 16))
+                net6 = ipaddress.IPv6Network(f"{ip6}/{int(parts[2], 16)}", strict=False)
+                found.append((parts[5], net6, ip6))
+    except OSError:
+        pass
+    return found
+
+
+def local_networks(listen: Iterable[HostPort]) -> list[IPNetwork]:
+    """What `local` means: the fixed private ranges plus the subnets we listen on."""
+    nets: list[IPNetwork] = [ipaddress.ip_network(n) for n in LOCAL_NETWORKS]
+    hosts = {ipaddress.ip_address(hp.host) for hp in listen}
+    wildcard = any(h.is_unspecified for h in hosts)
+    for _name, net, ip in interface_networks():
+        if (wildcard or ip in hosts) and net not in nets:
+            nets.append(net)
+    return nets
+
+
+class AccessList:
+    """Decides whether an address may query; answers are cached per address."""
+
+    def __init__(self, networks: Iterable[IPNetwork]) -> None:
+        self.v4 = [n for n in networks if n.version == 4]
+        self.v6 = [n for n in networks if n.version == 6]
+        self._cache: dict[str, bool] = {}
+
+    @classmethod
+    def from_settings(cls, allow: Iterable[IPNetwork | str], listen: Iterable[HostPort]) -> AccessList:
+        nets: list[IPNetwork] = []
+        for item in allow:
+            if isinstance(item, str):
+                nets.extend(local_networks(listen))
+            else:
+                nets.append(item)
+        return cls(nets)
+
+    def allowed(self, host: str) -> bool:
+        verdict = self._cache.get(host)
+        if verdict is None:
+            verdict = self._decide(host)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[host] = verdict
+        return verdict
+
+    def _decide(self, host: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        nets = self.v4 if ip.version == 4 else self.v6
+        return any(ip in net for net in nets)

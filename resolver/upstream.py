@@ -1,0 +1,165 @@
+"""Forwarding to upstream resolvers: random IDs and ports, strict matching, TCP on TC, failover."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import struct
+import time
+from collections.abc import Sequence
+
+from resolver import wire
+from resolver.settings import HostPort
+
+log = logging.getLogger("straja.upstream")
+
+_H = struct.Struct("!HHHHHH")
+
+
+class UpstreamError(Exception):
+    """No upstream gave a usable answer."""
+
+
+class UpstreamBusy(UpstreamError):
+    """Too many upstream queries are already in flight."""
+
+
+class _UdpExchange(asyncio.DatagramProtocol):
+    """One query on its own connected socket; accepts only an answer that matches it."""
+
+    def __init__(self, msg_id: int, question: bytes) -> None:
+        self.msg_id = msg_id
+        self.question = question
+        self.answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.answer.done() or not _matches(data, self.msg_id, self.question):
+            return  # a stray or spoofed packet: keep waiting for the real answer
+        self.answer.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(exc)
+
+
+def _matches(data: bytes, msg_id: int, question: bytes) -> bool:
+    if len(data) < 12 + len(question):
+        return False
+    rid, flags, qd = struct.unpack_from("!HHH", data)
+    return (
+        rid == msg_id
+        and flags & wire.QR != 0
+        and (flags >> 11) & 0xF == 0
+        and qd == 1
+        and data[12 : 12 + len(question)].lower() == question
+    )
+
+
+class Upstream:
+    """One upstream server and its health."""
+
+    def __init__(self, address: HostPort) -> None:
+        self.address = address
+        self.failures = 0
+        self.queries = 0
+        self.errors = 0
+
+    def __repr__(self) -> str:
+        return f"Upstream({self.address})"
+
+
+class Forwarder:
+    """Sends questions to the upstreams in order of health, one at a time, until one answers."""
+
+    def __init__(
+        self,
+        servers: Sequence[HostPort],
+        timeout: float,
+        max_in_flight: int,
+        udp_size: int = 1232,
+    ) -> None:
+        self.upstreams = [Upstream(s) for s in servers]
+        self.timeout = timeout
+        self.max_in_flight = max_in_flight
+        self.udp_size = udp_size
+        self.in_flight = 0
+
+    def build_query(self, question: bytes, has_opt: bool, do: bool, cd: bool) -> tuple[int, bytes]:
+        """A fresh query with a random ID: RD set, CD as the client's, OPT as the client's.
+
+        Unknown EDNS options, ECS and MAC options never travel upstream: we build our own OPT.
+        """
+        msg_id = secrets.randbits(16)
+        flags = wire.RD | (wire.CD if cd else 0)
+        packet = _H.pack(msg_id, flags, 1, 0, 0, 1 if has_opt else 0) + question
+        if has_opt:
+            packet += wire.opt_record(self.udp_size, do)
+        return msg_id, packet
+
+    async def resolve(self, question: bytes, has_opt: bool, do: bool, cd: bool) -> bytes:
+        """The first usable answer for `question` (lowercase wire name + type + class).
+
+        SERVFAIL, REFUSED, timeouts and network errors move on to the next upstream.
+        Raises UpstreamError when none answered usefully.
+        """
+        if self.in_flight >= self.max_in_flight:
+            raise UpstreamBusy("too many upstream queries in flight")
+        self.in_flight += 1
+        try:
+            last = "no upstream configured"
+            for upstream in sorted(self.upstreams, key=lambda u: u.failures):
+                upstream.queries += 1
+                try:
+                    answer = await self._ask(upstream.address, question, has_opt, do, cd)
+                except (TimeoutError, OSError, EOFError, asyncio.IncompleteReadError) as exc:
+                    upstream.failures += 1
+                    upstream.errors += 1
+                    last = f"{upstream.address}: {type(exc).__name__} {exc}".strip()
+                    continue
+                rcode = answer[3] & 0xF
+                if rcode in (wire.SERVFAIL, wire.REFUSED, wire.NOTIMP):
+                    upstream.failures += 1
+                    upstream.errors += 1
+                    last = f"{upstream.address}: rcode {rcode}"
+                    continue
+                upstream.failures = 0
+                return answer
+            raise UpstreamError(last)
+        finally:
+            self.in_flight -= 1
+
+    async def _ask(
+        self, server: HostPort, question: bytes, has_opt: bool, do: bool, cd: bool
+    ) -> bytes:
+        msg_id, packet = self.build_query(question, has_opt, do, cd)
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.timeout
+        transport, proto = await loop.create_datagram_endpoint(
+            lambda: _UdpExchange(msg_id, question), remote_addr=(server.host, server.port)
+        )
+        try:
+            transport.sendto(packet)
+            answer = await asyncio.wait_for(proto.answer, self.timeout)
+        finally:
+            transport.close()
+        if answer[2] & 0x02:  # TC: ask again over TCP
+            remaining = max(deadline - time.monotonic(), self.timeout / 2)
+            return await asyncio.wait_for(self._ask_tcp(server, question, has_opt, do, cd), remaining)
+        return answer
+
+    async def _ask_tcp(
+        self, server: HostPort, question: bytes, has_opt: bool, do: bool, cd: bool
+    ) -> bytes:
+        msg_id, packet = self.build_query(question, has_opt, do, cd)
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        try:
+            writer.write(struct.pack("!H", len(packet)) + packet)
+            await writer.drain()
+            while True:
+                length = struct.unpack("!H", await reader.readexactly(2))[0]
+                answer = await reader.readexactly(length)
+                if _matches(answer, msg_id, question):
+                    return answer
+        finally:
+            writer.close()
