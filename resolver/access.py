@@ -18,13 +18,16 @@ _SIOCGIFNETMASK = 0x891B
 _CACHE_LIMIT = 65536
 
 
-def interface_networks() -> list[tuple[str, IPNetwork, ipaddress.IPv4Address | ipaddress.IPv6Address]]:
+Interface = tuple[str, IPNetwork, ipaddress.IPv4Address | ipaddress.IPv6Address]
+
+
+def interface_networks() -> list[Interface]:
     """(interface, subnet, address) for every configured IPv4 and IPv6 address on Linux.
 
     Standard library only (ioctl and /proc), since OpenWrt has neither psutil nor netifaces.
     Returns what it can read; an empty list on other systems.
     """
-    found: list[tuple[str, IPNetwork, ipaddress.IPv4Address | ipaddress.IPv6Address]] = []
+    found: list[Interface] = []
     try:
         names = [name for _, name in socket.if_nameindex()]
     except OSError:
@@ -74,7 +77,9 @@ class AccessList:
         self._cache: dict[str, bool] = {}
 
     @classmethod
-    def from_settings(cls, allow: Iterable[IPNetwork | str], listen: Iterable[HostPort]) -> AccessList:
+    def from_settings(
+        cls, allow: Iterable[IPNetwork | str], listen: Iterable[HostPort]
+    ) -> AccessList:
         nets: list[IPNetwork] = []
         for item in allow:
             if isinstance(item, str):

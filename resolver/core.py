@@ -167,12 +167,31 @@ class Resolver:
         arcount = parsed.arcount + (1 if query.has_opt else 0)
         head = _H.pack(0, flags, 1, parsed.ancount, parsed.nscount, arcount)
         base = 12 + len(question)
+        rcode = parsed.rcode
+        lifetime = 0
+        cacheable = rcode in (wire.NOERROR, wire.NXDOMAIN) and not parsed.ext_rcode
+        negative = rcode == wire.NXDOMAIN or not parsed.ancount
+        cap = self.max_ttl
+        if cacheable and negative:
+            # RFC 2308: cache only with an SOA in authority, for min(SOA TTL, MINIMUM), and
+            # serve no record with a longer TTL than that.
+            if parsed.negative_ttl is None:
+                cacheable = False
+            else:
+                lifetime = min(parsed.negative_ttl, self.negative_max_ttl)
+                if parsed.min_ttl is not None:
+                    lifetime = min(lifetime, parsed.min_ttl)
+                cap = lifetime
+        elif cacheable:
+            lifetime = parsed.min_ttl if parsed.min_ttl is not None else 0
+            lifetime = min(max(lifetime, self.min_ttl), self.max_ttl)
+
         body = bytearray(parsed.body)
         offsets = tuple(base + off for off in parsed.ttl_offsets)
         ttls = []
         for off in parsed.ttl_offsets:
             ttl = _U32.unpack_from(body, off)[0]
-            ttl = min(max(0 if ttl & 0x80000000 else ttl, self.min_ttl), self.max_ttl)
+            ttl = min(max(0 if ttl & 0x80000000 else ttl, self.min_ttl), cap)
             _U32.pack_into(body, off, ttl)
             ttls.append(ttl)
         opt = b""
@@ -180,22 +199,6 @@ class Resolver:
             opt = wire.opt_record(self.max_udp, query.do, parsed.ext_rcode)
         response = head + question + bytes(body) + opt
 
-        rcode = parsed.rcode
-        lifetime = 0
-        cacheable = rcode in (wire.NOERROR, wire.NXDOMAIN) and not parsed.ext_rcode
-        if cacheable:
-            negative = rcode == wire.NXDOMAIN or not parsed.ancount
-            if negative:
-                # RFC 2308: cache only with an SOA in authority, for min(SOA TTL, MINIMUM).
-                if parsed.negative_ttl is None:
-                    cacheable = False
-                else:
-                    lifetime = min(parsed.negative_ttl, self.negative_max_ttl)
-                    if parsed.min_ttl is not None:
-                        lifetime = min(lifetime, parsed.min_ttl)
-            else:
-                lifetime = parsed.min_ttl if parsed.min_ttl is not None else 0
-                lifetime = min(max(lifetime, self.min_ttl), self.max_ttl)
         now = int(time.monotonic())
         entry = Entry(
             wire=response,

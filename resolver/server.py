@@ -33,9 +33,11 @@ class UdpService(asyncio.DatagramProtocol):
         resolver.counters.udp += 1
         result = resolver.answer_fast(data, addr[0], False)
         if result.__class__ is bytes:
-            self.transport.sendto(result, addr)  # type: ignore[union-attr, arg-type]
+            self.transport.sendto(result, addr)  # type: ignore[union-attr]
         elif result is not None:
-            task = asyncio.get_running_loop().create_task(self._slow(data, result, addr))  # type: ignore[arg-type]
+            task = asyncio.get_running_loop().create_task(
+                self._slow(data, result, addr)  # type: ignore[arg-type]
+            )
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 

@@ -145,7 +145,8 @@ class Forwarder:
             transport.close()
         if answer[2] & 0x02:  # TC: ask again over TCP
             remaining = max(deadline - time.monotonic(), self.timeout / 2)
-            return await asyncio.wait_for(self._ask_tcp(server, question, has_opt, do, cd), remaining)
+            tcp = self._ask_tcp(server, question, has_opt, do, cd)
+            return await asyncio.wait_for(tcp, remaining)
         return answer
 
     async def _ask_tcp(

@@ -23,7 +23,7 @@ UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
 
 # The test zone Unbound serves. Nothing here resolves beyond loopback: "." is a static
 # local zone, so every name we did not define gets NXDOMAIN from Unbound itself.
-BIG_TXT = ['"' + ("%02d" % i) * 50 + '"' for i in range(30)]
+BIG_TXT = ['"' + f"{i:02d}" * 50 + '"' for i in range(30)]
 ZONE = [
     '". 3600 IN SOA ns.root. hostmaster.root. 1 3600 600 86400 300"',
     '"test. 3600 IN SOA ns.test. hostmaster.test. 1 3600 600 86400 120"',
@@ -55,7 +55,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 def wait_answering(host: str, port: int, timeout: float = 10.0, proc: Any = None) -> None:
     """Block until a DNS server at host:port answers anything over UDP."""
     deadline = time.monotonic() + timeout
-    q = dns.message.make_query("ready.invalid.", "A")
+    # A CHAOS-class question is answered (or refused) locally, whatever the upstreams do.
+    q = dns.message.make_query("version.bind.", "TXT", rdclass="CH")
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
@@ -104,6 +105,7 @@ class Unbound:
             "  rrset-cache-size: 1m",
             "  edns-buffer-size: 1232",
             '  local-zone: "." static',
+            '  local-zone: "test." static',
             *[f"  local-data: {rr}" for rr in ZONE],
             *self.extra,
             "remote-control:",
@@ -173,7 +175,7 @@ class Straja:
 
     def start(self, wait: bool = True) -> Straja:
         self.write_config()
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
             straja_cmd("serve", "--config", str(self.config_path)),
             stdin=subprocess.DEVNULL,
@@ -210,7 +212,9 @@ class Straja:
             self._log.close()
         return code
 
-    def query(self, name: str, rdtype: str = "A", tcp: bool = False, **kw: Any) -> dns.message.Message:
+    def query(
+        self, name: str, rdtype: str = "A", tcp: bool = False, **kw: Any
+    ) -> dns.message.Message:
         q = dns.message.make_query(name, rdtype, **kw)
         if tcp:
             return dns.query.tcp(q, self.host, port=self.port, timeout=5)

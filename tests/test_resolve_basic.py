@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import dns.flags
-import dns.rcode
-import dns.rdatatype
-
 from tests.servers import run_dig
 
 

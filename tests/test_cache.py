@@ -1,0 +1,84 @@
+"""The answer cache: TTL countdown, letter case, negative caching, keys, serve-stale."""
+
+from __future__ import annotations
+
+import time
+
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+
+
+def test_ttl_counts_down_in_cached_answers(straja) -> None:
+    first = straja.query("mixed.example.test", "A")
+    assert first.answer[0].ttl == 600
+    time.sleep(2.2)
+    second = straja.query("mixed.example.test", "A")
+    assert 590 <= second.answer[0].ttl <= 598
+
+
+def test_client_letter_case_is_preserved(straja) -> None:
+    straja.query("www.example.test", "A")  # cache it in lowercase
+    r = straja.query("WwW.ExAmPlE.TeSt", "A")
+    assert r.question[0].name.to_text() == "WwW.ExAmPlE.TeSt."
+    assert r.answer[0].name.to_text() == "WwW.ExAmPlE.TeSt."
+    wire = r.to_wire()
+    assert b"WwW" in wire and b"ExAmPlE" in wire
+
+
+def test_nxdomain_is_cached_with_the_soa_ttl(straja, unbound) -> None:
+    r = straja.query("missing.example.test", "A")
+    assert r.rcode() == dns.rcode.NXDOMAIN
+    assert r.authority and r.authority[0].rdtype == dns.rdatatype.SOA
+    unbound.stop()
+    try:
+        again = straja.query("missing.example.test", "A")
+        assert again.rcode() == dns.rcode.NXDOMAIN
+        assert again.authority[0].ttl <= 120
+    finally:
+        unbound.start()
+
+
+def test_nodata_is_cached(straja, unbound) -> None:
+    r = straja.query("www.example.test", "MX")
+    assert r.rcode() == dns.rcode.NOERROR and not r.answer and r.authority
+    unbound.stop()
+    try:
+        again = straja.query("www.example.test", "MX")
+        assert again.rcode() == dns.rcode.NOERROR and not again.answer
+    finally:
+        unbound.start()
+
+
+def test_do_bit_and_opt_presence_are_separate_cache_entries(straja) -> None:
+    with_do = straja.query("www.example.test", "A", want_dnssec=True)
+    plain = dns.query.udp(
+        dns.message.make_query("www.example.test", "A", use_edns=False), straja.host,
+        port=straja.port, timeout=5,
+    )
+    assert with_do.ednsflags & dns.flags.DO
+    assert plain.opt is None
+
+
+def test_serve_stale_when_every_upstream_fails(straja_factory, own_unbound) -> None:
+    s = straja_factory({
+        "upstreams": [own_unbound.address],
+        "dns": {"upstream_timeout": "500ms"},
+        "cache": {"serve_stale": "1h", "stale_answer_ttl": "30s"},
+    })
+    fresh = s.query("short.example.test", "A")
+    assert fresh.answer[0].ttl <= 2
+    time.sleep(2.5)  # the answer's TTL of 2 s is over
+    own_unbound.stop()
+    stale = s.query("short.example.test", "A")
+    assert stale.rcode() == dns.rcode.NOERROR
+    assert [str(x) for x in stale.answer[0]] == ["192.0.2.11"]
+    assert stale.answer[0].ttl == 30
+
+
+def test_servfail_without_anything_stale(straja_factory, own_unbound) -> None:
+    s = straja_factory({"upstreams": [own_unbound.address], "dns": {"upstream_timeout": "300ms"}})
+    own_unbound.stop()
+    r = s.query("www.example.test", "A")
+    assert r.rcode() == dns.rcode.SERVFAIL
