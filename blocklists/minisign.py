@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
+import mmap
 import os
 import secrets
 import tempfile
@@ -32,10 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-try:
-    from blocklists.errors import ListError as _ListErrorBase
-except ImportError:  # blocklists.errors not written yet; TEMPORARY, resolved before commit
-    _ListErrorBase = Exception
+from blocklists.errors import ListError
 
 __all__ = [
     "BadPasswordError",
@@ -50,8 +49,10 @@ __all__ = [
     "SignatureError",
     "UnknownKeyError",
     "Verified",
+    "format_expiry",
     "format_trusted_comment",
     "generate_keypair",
+    "parse_expiry",
     "parse_trusted_comment",
     "read_signature",
     "secret_key_is_encrypted",
@@ -91,8 +92,13 @@ _SECRET_KEY_BLOB_LEN = 2 + 2 + 2 + 32 + 8 + 8 + _KEYNUM_SK_LEN
 _SIGNATURE_BLOB_LEN = 2 + _KEY_ID_LEN + 64
 _HASH_CHUNK = 1 << 20
 
+# What can be signed or verified in memory: bytes, or a read-only mmap of the list file.
+Data = bytes | bytearray | memoryview | mmap.mmap
+# What Ed25519 is computed over.
+Message = bytes | bytearray | memoryview
 
-class SignatureError(_ListErrorBase):
+
+class SignatureError(ListError):
     """Base class: a list's signature, or a key needed to make or check it, is not acceptable."""
 
 
@@ -177,7 +183,7 @@ class PublicKey:
         comment = self.untrusted_comment or f"minisign public key {self.key_id_hex}"
         return f"{UNTRUSTED_PREFIX}{comment}\n{self.to_base64()}\n"
 
-    def verify_raw(self, signature: bytes, message: bytes) -> bool:
+    def verify_raw(self, signature: bytes, message: Message) -> bool:
         """Check a bare Ed25519 signature over `message`."""
         try:
             self._key.verify(signature, message)
@@ -186,7 +192,7 @@ class PublicKey:
         return True
 
     @classmethod
-    def from_base64(cls, text: str, source: str = "the public key string") -> PublicKey:
+    def from_base64(cls, text: str, source: str = "The public key string") -> PublicKey:
         """Decode the one-line base64 form (``RW...``); `source` names it in errors."""
         try:
             blob = _b64decode(text)
@@ -208,7 +214,7 @@ class PublicKey:
         return cls(key_id=blob[2:10], key_bytes=blob[10:])
 
     @classmethod
-    def from_file_text(cls, text: str, source: str = "the public key file") -> PublicKey:
+    def from_file_text(cls, text: str, source: str = "The public key file") -> PublicKey:
         """Parse the content of a minisign ``.pub`` file."""
         lines = _content_lines(text)
         if len(lines) != 2 or not lines[0].startswith(UNTRUSTED_PREFIX.rstrip()):
@@ -266,7 +272,7 @@ class SecretKey:
         )
         return PublicKey(key_id=self.key_id, key_bytes=raw)
 
-    def sign_raw(self, message: bytes) -> bytes:
+    def sign_raw(self, message: Message) -> bytes:
         """A bare Ed25519 signature over `message`."""
         return self._key.sign(message)
 
@@ -304,7 +310,7 @@ class SecretKey:
 
     @classmethod
     def from_file_text(
-        cls, text: str, password: str | None = None, source: str = "the secret key file"
+        cls, text: str, password: str | None = None, source: str = "The secret key file"
     ) -> SecretKey:
         """Parse (and if needed decrypt) the content of a minisign secret key file."""
         blob = _secret_key_blob(text, source)
@@ -340,7 +346,7 @@ class SecretKey:
         if checksum != expected and not checksum_absent:
             if kdf_alg == KDF_SCRYPT:
                 raise BadPasswordError(
-                    f"The password for {source} is wrong (or the file is damaged)."
+                    f"{source} cannot be decrypted: the password is wrong (or the file is damaged)."
                 )
             raise MalformedKeyError(f"{source} is damaged: its checksum does not match.")
         private = Ed25519PrivateKey.from_private_bytes(libsodium_sk[:32])
@@ -499,7 +505,7 @@ class Signature:
         )
 
     @classmethod
-    def parse(cls, text: str, source: str = "the signature") -> Signature:
+    def parse(cls, text: str, source: str = "The signature") -> Signature:
         """Parse the four lines of a ``.minisig`` file; `source` names it in errors."""
         lines = _content_lines(text)
         if len(lines) != 4:
@@ -513,7 +519,7 @@ class Signature:
             )
         if not lines[2].startswith(TRUSTED_PREFIX):
             raise MalformedSignatureError(
-                f"The third line of {source} does not start with 'trusted comment: '."
+                f"{source} lacks its 'trusted comment: ' line (the third line)."
             )
         try:
             blob = _b64decode(lines[1])
@@ -586,7 +592,7 @@ def _check_trusted_comment(trusted_comment: str) -> bytes:
 
 
 def _sign(
-    message: bytes,
+    message: Message,
     sk: SecretKey,
     trusted_comment: str,
     untrusted_comment: str | None,
@@ -623,7 +629,7 @@ def sign_file(
 
 
 def sign_bytes(
-    data: bytes,
+    data: Data,
     sk: SecretKey,
     trusted_comment: str,
     untrusted_comment: str | None = None,
@@ -672,7 +678,7 @@ def _pinned_key(signature: Signature, keys: Sequence[PublicKey], name: str) -> P
 
 
 def _verify(
-    read_message: Callable[[bool], bytes],
+    read_message: Callable[[bool], Message],
     signature_text: str,
     keys: Sequence[PublicKey],
     name: str,
@@ -700,8 +706,11 @@ def _verify(
     )
 
 
-def _message_from_bytes(data: bytes, prehashed: bool) -> bytes:
-    return hashlib.blake2b(data, digest_size=64).digest() if prehashed else data
+def _message_from_bytes(data: Data, prehashed: bool) -> Message:
+    if prehashed:
+        return hashlib.blake2b(data, digest_size=64).digest()
+    # Copy a mapping rather than export a view of it, which would block its close().
+    return data[:] if isinstance(data, mmap.mmap) else data
 
 
 def verify_file(
@@ -723,9 +732,16 @@ def verify_file(
 
 
 def verify_bytes(
-    data: bytes, signature_text: str, keys: Sequence[PublicKey], name: str = "The data"
+    data: Data,
+    signature_text: str,
+    keys: Sequence[PublicKey],
+    name: str = "(data in memory)",
 ) -> Verified:
-    """Like `verify_file`, for data held in memory; `name` identifies it in errors."""
+    """Like `verify_file`, for data held in memory; `name` (e.g. its URL) names it in errors.
+
+    `data` may be the read-only mmap of a list file: verifying the very mapping that will
+    serve queries leaves no window for the file to be swapped between check and use.
+    """
     return _verify(
         lambda prehashed: _message_from_bytes(data, prehashed), signature_text, keys, name
     )
@@ -761,3 +777,37 @@ def format_trusted_comment(fields: dict[str, str]) -> str:
             )
         words.append(f"{key}={value}")
     return " ".join(words)
+
+
+NEVER_EXPIRES = "never"
+
+
+def format_expiry(expires: int | None) -> str:
+    """The ``expires=`` value of a trusted comment: ISO 8601 UTC, or ``never`` for None.
+
+    `expires` is Unix time in seconds, as in a compiled list's header.
+    """
+    if expires is None:
+        return NEVER_EXPIRES
+    return dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_expiry(value: str) -> int | None:
+    """Unix time from an ``expires=`` value (ISO 8601 or Unix seconds); None for ``never``.
+
+    A time without a zone is taken as UTC.
+    """
+    if value == NEVER_EXPIRES:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise MalformedSignatureError(
+            f"The trusted comment's expires={value!r} is neither an ISO 8601 time "
+            f"(2030-01-01T00:00:00Z), Unix seconds, nor {NEVER_EXPIRES!r}."
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return int(when.timestamp())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import mmap
 import shutil
 import stat
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from blocklists import minisign
+from blocklists.errors import ListError
 from blocklists.minisign import (
     BadPasswordError,
     BadSignatureError,
@@ -204,7 +206,9 @@ def test_wrong_or_missing_password_is_refused(
     _, key = minisign_encrypted_keypair
     with pytest.raises(BadPasswordError, match="is encrypted with a password"):
         SecretKey.load(key)
-    with pytest.raises(BadPasswordError, match="password for .*enc.key is wrong"):
+    with pytest.raises(
+        BadPasswordError, match=r"enc\.key cannot be decrypted: the password is wrong"
+    ):
         SecretKey.load(key, password="wrong")
 
 
@@ -276,7 +280,8 @@ def test_malformed_signature_is_reported(data_file: Path) -> None:
         verify_file(data_file, "\n".join(lines), [public])
 
 
-def test_every_refusal_is_a_signature_error() -> None:
+def test_every_refusal_is_a_signature_and_list_error() -> None:
+    assert issubclass(SignatureError, ListError)
     for error in (
         MissingSignatureError,
         UnknownKeyError,
@@ -369,6 +374,17 @@ def test_trusted_comment_fields() -> None:
         parse_trusted_comment("list=a serial=1 serial=9")
 
 
+def test_expiry_round_trips_through_the_trusted_comment() -> None:
+    assert minisign.format_expiry(1924992000) == "2031-01-01T00:00:00Z"
+    assert minisign.parse_expiry("2031-01-01T00:00:00Z") == 1924992000
+    assert minisign.parse_expiry("2031-01-01T01:00:00+01:00") == 1924992000
+    assert minisign.parse_expiry("1924992000") == 1924992000
+    assert minisign.format_expiry(None) == "never"
+    assert minisign.parse_expiry("never") is None
+    with pytest.raises(MalformedSignatureError, match="expires='soon' is neither"):
+        minisign.parse_expiry("soon")
+
+
 def test_multiline_trusted_comment_is_refused(data_file: Path) -> None:
     secret, _ = generate_keypair()
     with pytest.raises(SignatureError, match="single line"):
@@ -385,10 +401,25 @@ def test_bytes_and_file_signatures_are_interchangeable(data_file: Path) -> None:
         assert verify_bytes(
             data, sign_file(data_file, secret, COMMENT, prehashed=prehashed), [public]
         )
-    with pytest.raises(BadSignatureError, match="downloaded list does not match"):
+    with pytest.raises(
+        BadSignatureError, match=r"https://lists\.example/family\.txt does not match"
+    ):
         verify_bytes(
-            data + b"x", sign_bytes(data, secret, COMMENT), [public], "The downloaded list"
+            data + b"x",
+            sign_bytes(data, secret, COMMENT),
+            [public],
+            "https://lists.example/family.txt",
         )
+
+
+def test_the_mapping_that_will_serve_can_be_verified(data_file: Path) -> None:
+    secret, public = generate_keypair()
+    with data_file.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        for prehashed in (True, False):
+            signature = sign_file(data_file, secret, COMMENT, prehashed=prehashed)
+            assert verify_bytes(mapped, signature, [public]).prehashed is prehashed
+        # Verification holds no view of the mapping, so it can still be closed.
+        mapped.close()
 
 
 def test_verifying_a_million_entry_list_takes_well_under_a_second(tmp_path: Path) -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import importlib
 from pathlib import Path
 from typing import Any
 
 import click
 
+from blocklists.errors import CorruptListError, ListError, UnsupportedListVersionError
 from blocklists.minisign import (
     PublicKey,
     SecretKey,
     SignatureError,
+    format_expiry,
     format_trusted_comment,
     parse_trusted_comment,
     read_signature,
@@ -40,38 +42,48 @@ class PublicKeyParam(click.ParamType):
             self.fail(str(e), param, ctx)
 
 
-def _format_expires(expires: object) -> str:
-    """Expiry as ISO 8601 UTC (``2030-01-01T00:00:00Z``) from a datetime or Unix seconds."""
-    if isinstance(expires, int | float):
-        expires = dt.datetime.fromtimestamp(expires, dt.UTC)
-    if isinstance(expires, dt.datetime):
-        if expires.tzinfo is None:
-            expires = expires.replace(tzinfo=dt.UTC)
-        return expires.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return str(expires)
+def _looks_compiled(path: Path, magic: object) -> bool:
+    if not isinstance(magic, bytes):
+        return False
+    try:
+        with path.open("rb") as f:
+            return f.read(len(magic)) == magic
+    except OSError:
+        return False
 
 
-def compiled_list_comment(path: Path) -> str | None:
+def compiled_list_comment(path: Path) -> str:
     """The default trusted comment (``list=ID serial=N expires=...``) of a compiled list.
 
-    Read from the compiled file's header; None if `path` is not a compiled list (or the
-    compiled format is not available in this build).
+    Read from the compiled file's header. Raises click.UsageError, asking for
+    --trusted-comment, if `path` is not a compiled list (or this build cannot read them).
     """
+    hint = (
+        "To sign a text list, pass --trusted-comment 'list=ID serial=N expires=...' "
+        "(a text list does not carry its list id, serial and expiry)."
+    )
     try:
-        from blocklists.trie import CompiledList
+        trie = importlib.import_module("blocklists.trie")
     except ImportError:
-        return None
+        raise click.UsageError(
+            f"{path} cannot be read as a compiled list (this build has no reader). {hint}"
+        ) from None
     try:
-        compiled = CompiledList.open(path)
-    except Exception:
-        # Whatever the compiled reader rejects is, for signing, a text source list.
-        return None
+        compiled = trie.CompiledList.open(path)
+    except UnsupportedListVersionError as e:
+        raise click.ClickException(str(e)) from e
+    except (CorruptListError, ValueError) as e:
+        if _looks_compiled(path, getattr(trie, "MAGIC_FAMILY", None)):
+            # A damaged compiled list: say so rather than offer to sign it as text.
+            raise click.ClickException(str(e)) from e
+        reason = str(e) if str(e).endswith(".") else f"{e}."
+        raise click.UsageError(f"{reason} {hint}") from e
     try:
         header = compiled.header
         fields = {
             "list": str(header.list_id),
             "serial": str(header.serial),
-            "expires": _format_expires(header.expires),
+            "expires": format_expiry(header.expires),
         }
     finally:
         close = getattr(compiled, "close", None)
@@ -91,6 +103,7 @@ def compiled_list_comment(path: Path) -> str | None:
 )
 @click.option(
     "--trusted-comment",
+    "-t",
     help="Signed comment, e.g. 'list=ID serial=N expires=2030-01-01T00:00:00Z'. "
     "Defaults to the header of a compiled list; required for text source lists.",
 )
@@ -118,11 +131,6 @@ def sign(
     try:
         if trusted_comment is None:
             trusted_comment = compiled_list_comment(file)
-            if trusted_comment is None:
-                raise click.UsageError(
-                    f"{file} is not a compiled list, so its list id, serial and expiry are "
-                    f"unknown; pass --trusted-comment 'list=ID serial=N expires=...'."
-                )
         missing = [
             k for k in REQUIRED_COMMENT_FIELDS if k not in parse_trusted_comment(trusted_comment)
         ]
@@ -139,7 +147,7 @@ def sign(
         text = sign_file(file, secret, trusted_comment, untrusted_comment, prehashed=not legacy)
         target = signature_path or signature_path_for(file)
         write_signature(target, text)
-    except SignatureError as e:
+    except ListError as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"Signed {file} with key {secret.key_id_hex}: {target}")
     click.echo(f"Trusted comment: {trusted_comment}")
