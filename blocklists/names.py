@@ -39,8 +39,7 @@ def normalise_name(text: str) -> str:
         raise InvalidNameError(f"'{text}' is not a valid internationalised name: {exc}.") from None
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidNameError(
-            f"'{text}' is {len(name)} bytes long as A-labels; a name has at most "
-            f"{MAX_NAME_LENGTH}."
+            f"'{text}' is {len(name)} bytes long as A-labels; a name has at most {MAX_NAME_LENGTH}."
         )
     if not _ASCII_NAME.fullmatch(name):
         raise InvalidNameError(_ascii_problem(name))

@@ -1,0 +1,389 @@
+"""Compiling a list: stream (name, flags) rules in, write a compiled list file atomically.
+
+The reader and the file layout live in `blocklists.trie`; this module is the writer. It
+runs in its own process (`straja lists compile`), never inside a serving one: it holds every
+node of the trie in a dict while it builds the table.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import struct
+import tempfile
+import time
+import zlib
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import accumulate
+from pathlib import Path
+from typing import IO, Any
+
+from blocklists.errors import InvalidNameError, ListCompileError
+from blocklists.formats import ParseReport, Rule, open_source, parse_lines
+from blocklists.names import normalise_name
+from blocklists.trie import (
+    BUCKET_LOAD,
+    EXACT_ACTION_MASK,
+    EXACT_BLOCK,
+    FORMAT_VERSION,
+    KEY_SIZE,
+    MAGIC,
+    PREAMBLE,
+    SUBTREE_ACTION_MASK,
+    SUBTREE_BLOCK,
+    TIERS,
+    CompiledList,
+    Layout,
+    ListHeader,
+    key_hasher,
+    label_prefix,
+    name_to_labels,
+)
+
+SALT_SIZE = 16
+_LIST_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_FLAG_BYTES = tuple(bytes((flags,)) for flags in range(256))
+_LENGTH_PREFIXES = tuple(label_prefix(b"x" * length) for length in range(64))
+
+
+@dataclass(frozen=True)
+class ListMetadata:
+    """What the publisher says about a list version; goes into the compiled header."""
+
+    list_id: str
+    serial: int
+    tier: str
+    category: str | None = None
+    issued: int | None = None  # Unix time; None: now
+    expires: int | None = None  # Unix time; None: never
+    canaries: tuple[str, ...] = ()
+    hashed: bool = False
+
+    def checked(self) -> ListMetadata:
+        """A copy with `issued` filled in and canaries normalised; raise `ListCompileError`
+        with a sentence naming the bad field."""
+        if not _LIST_ID.fullmatch(self.list_id):
+            raise ListCompileError(
+                f"The list id {self.list_id!r} is not valid: use 1 to 64 lowercase letters, "
+                "digits, '.', '_' or '-', starting with a letter or digit."
+            )
+        if isinstance(self.serial, bool) or not 0 <= self.serial < 1 << 63:
+            raise ListCompileError(f"The serial {self.serial!r} must be a whole number ≥ 0.")
+        if self.tier not in TIERS:
+            raise ListCompileError(f"The tier {self.tier!r} is not one of {', '.join(TIERS)}.")
+        if self.category is not None and not 0 < len(self.category) <= 64:
+            raise ListCompileError("The category must be 1 to 64 characters long.")
+        issued = int(time.time()) if self.issued is None else self.issued
+        if self.expires is not None and self.expires <= issued:
+            raise ListCompileError("The expiry time must be later than the issue time.")
+        canaries = []
+        for canary in self.canaries:
+            try:
+                canaries.append(normalise_name(canary))
+            except InvalidNameError as exc:
+                raise ListCompileError(
+                    f"The canary {canary!r} is not a valid name: {exc}"
+                ) from None
+        return ListMetadata(
+            self.list_id,
+            self.serial,
+            self.tier,
+            self.category,
+            issued,
+            self.expires,
+            tuple(dict.fromkeys(canaries)),
+            self.hashed,
+        )
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    """What compiling produced."""
+
+    path: Path
+    header: ListHeader
+    nodes: int  # trie nodes, listed names and their parents
+    size: int  # file bytes
+    seconds: float
+    report: ParseReport | None = field(default=None, compare=False)
+
+    @property
+    def bytes_per_entry(self) -> float:
+        """File bytes per listed name (0 for an empty list)."""
+        return self.size / self.header.count if self.header.count else 0.0
+
+
+def compile_source(
+    source: str | os.PathLike[str] | IO[str],
+    fmt: str,
+    output: str | os.PathLike[str],
+    metadata: ListMetadata,
+) -> CompileResult:
+    """Parse the list source `source` (a path, or an open text stream such as stdin) in
+    format `fmt` and write the compiled list to `output`; the parse report (bad lines with
+    their numbers) is in the result."""
+    if isinstance(source, (str, os.PathLike)):
+        report = ParseReport(source=os.fspath(source), format=fmt)
+        with open_source(source) as handle:
+            return compile_rules(
+                parse_lines(handle, fmt, report), output, metadata, source_format=fmt, report=report
+            )
+    report = ParseReport(source=getattr(source, "name", "<stream>"), format=fmt)
+    return compile_rules(
+        parse_lines(source, fmt, report), output, metadata, source_format=fmt, report=report
+    )
+
+
+def compile_rules(
+    rules: Iterable[Rule],
+    output: str | os.PathLike[str],
+    metadata: ListMetadata,
+    *,
+    source_format: str = "rules",
+    report: ParseReport | None = None,
+) -> CompileResult:
+    """Write the compiled list of `rules` ((normalised name, flags) pairs) to `output`,
+    atomically: the file appears complete under its name or not at all. Canaries are added
+    as blocked names and checked to be blocked by the written file."""
+    started = time.perf_counter()
+    metadata = metadata.checked()
+    output = Path(output)
+    directory = output.parent if str(output.parent) else Path(".")
+    fd, temp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            header, nodes = _write(rules, out, metadata, source_format, report, directory)
+            out.flush()
+            os.fchmod(out.fileno(), 0o644)
+            os.fsync(out.fileno())
+        _check_canaries(Path(temp_name), metadata.canaries)
+        os.replace(temp_name, output)
+    except BaseException:
+        try:
+            os.unlink(temp_name)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+    return CompileResult(
+        output, header, nodes, output.stat().st_size, time.perf_counter() - started, report
+    )
+
+
+def _write(
+    rules: Iterable[Rule],
+    out: IO[bytes],
+    metadata: ListMetadata,
+    source_format: str,
+    report: ParseReport | None,
+    spool_directory: Path,
+) -> tuple[ListHeader, int]:
+    """Build the node table from `rules` and write the whole file to `out`."""
+    salt = os.urandom(SALT_SIZE)
+    hashed = metadata.hashed
+    with _NameSpool(spool_directory, enabled=not hashed) as spool:
+        nodes, count = _collect_nodes(rules, metadata.canaries, key_hasher(salt), spool)
+        buckets = max(1, -(-len(nodes) // BUCKET_LOAD))
+        keys = sorted(nodes)
+        directory, records = _build_table(keys, nodes, buckets)
+        del keys
+        names = spool.names_section(nodes)
+        node_count = len(nodes)
+        del nodes
+
+        header = ListHeader(
+            list_id=metadata.list_id,
+            serial=metadata.serial,
+            tier=metadata.tier,
+            category=metadata.category,
+            issued=metadata.issued or 0,
+            expires=metadata.expires,
+            count=count,
+            canaries=metadata.canaries,
+            hashed=hashed,
+            salt=salt,
+            skipped=report.skipped if report else 0,
+            unsupported=report.unsupported if report else 0,
+            source_format=source_format,
+            format_version=FORMAT_VERSION,
+        )
+        names_length = names.seek(0, io.SEEK_END)
+        crc = zlib.crc32(directory)
+        crc = zlib.crc32(records, crc)
+        names.seek(0)
+        while chunk := names.read(1 << 20):
+            crc = zlib.crc32(chunk, crc)
+
+        document = header.to_json()
+        # Sizes only: the offsets follow from the header length, so no fixed point is needed.
+        document["layout"] = Layout.after_header(
+            0, buckets, node_count, names_length, crc
+        ).to_json()
+        text = json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
+        layout = Layout.after_header(
+            PREAMBLE.size + len(text), buckets, node_count, names_length, crc
+        )
+
+        out.write(PREAMBLE.pack(MAGIC, len(text)))
+        out.write(text)
+        out.write(bytes(layout.directory - PREAMBLE.size - len(text)))
+        out.write(directory)
+        out.write(records)
+        names.seek(0)
+        while chunk := names.read(1 << 20):
+            out.write(chunk)
+    return header, node_count
+
+
+def _collect_nodes(
+    rules: Iterable[Rule], canaries: tuple[str, ...], proto: Any, spool: _NameSpool
+) -> tuple[dict[bytes, int], int]:
+    """Every trie node's key with its merged flags (0 for a pure parent), and the number of
+    listed names. For a name listed twice, the rules add up; a new block action on the
+    same scope replaces the old one (the last one read wins)."""
+    nodes: dict[bytes, int] = {}
+    setdefault = nodes.setdefault
+    prefixes = _LENGTH_PREFIXES
+    copy = proto.copy
+    count = 0
+    canary_rules = ((name, -1) for name in canaries)
+    for source in (rules, canary_rules):
+        for name, flags in source:
+            if not flags & 0x0F:
+                continue  # no block and no exception: nothing to store
+            hasher = copy()
+            update = hasher.update
+            digest = hasher.digest
+            key = b""
+            for label in reversed(name.encode("ascii").split(b".")):
+                if key:
+                    setdefault(key, 0)
+                update(prefixes[len(label)])
+                update(label)
+                key = digest()
+            old = nodes.get(key, 0)
+            if flags < 0:  # a canary: make sure the name itself is blocked
+                flags = 0 if old & EXACT_BLOCK else EXACT_BLOCK
+            if not old:
+                count += 1
+                spool.add(name, key)
+            if flags & EXACT_BLOCK:
+                old &= ~EXACT_ACTION_MASK
+            if flags & SUBTREE_BLOCK:
+                old &= ~SUBTREE_ACTION_MASK
+            nodes[key] = old | flags
+    return nodes, count
+
+
+def _build_table(
+    keys: list[bytes], nodes: dict[bytes, int], buckets: int
+) -> tuple[bytes, bytearray]:
+    """The bucket directory and the records of the sorted `keys`."""
+    counts = [0] * buckets
+    records = bytearray()
+    flag_bytes = _FLAG_BYTES
+    from_bytes = int.from_bytes
+    shift = 8 * KEY_SIZE
+    previous = -1
+    seen: set[bytes] = set()
+    for key in keys:
+        bucket = (from_bytes(key, "big") * buckets) >> shift
+        fingerprint = key[3:]
+        if bucket != previous:
+            previous = bucket
+            seen = {fingerprint}
+        elif fingerprint in seen:
+            # Two different nodes share a bucket and a 56-bit fingerprint: about one chance
+            # in 10^10 per list. A new salt makes different keys.
+            raise ListCompileError(
+                "Two names of the list hash to the same key (a very rare accident); "
+                "compile the list again, which draws a new salt."
+            )
+        else:
+            seen.add(fingerprint)
+        counts[bucket] += 1
+        records += fingerprint
+        records += flag_bytes[nodes[key]]
+    directory = array("I", [0])
+    directory.extend(accumulate(counts))
+    if directory.itemsize != 4:
+        raise ListCompileError("This platform has no 32-bit unsigned array type.")
+    if struct.pack("=I", 1) != struct.pack("<I", 1):
+        directory.byteswap()
+    return directory.tobytes() + bytes(-len(directory) * 4 % 8), records
+
+
+class _NameSpool:
+    """The listed names of a public list, spooled to disk in order of first appearance, with
+    their keys kept in memory (10 bytes each), to write the names section at the end."""
+
+    def __init__(self, directory: Path, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._directory = directory
+        self._keys = bytearray()
+        self._file: IO[str] | None = None
+        self._names: IO[bytes] | None = None
+
+    def __enter__(self) -> _NameSpool:
+        if self.enabled:
+            self._file = tempfile.TemporaryFile("w+", encoding="ascii", dir=self._directory)
+        self._names = tempfile.TemporaryFile("w+b", dir=self._directory)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in (self._file, self._names):
+            if handle is not None:
+                handle.close()
+
+    def add(self, name: str, key: bytes) -> None:
+        if self._file is not None:
+            self._file.write(name)
+            self._file.write("\n")
+            self._keys += key
+
+    def names_section(self, nodes: dict[bytes, int]) -> IO[bytes]:
+        """Write "name<TAB>flags" lines, with the final merged flags, to a temporary file."""
+        assert self._names is not None
+        if self._file is None:
+            return self._names
+        self._file.seek(0)
+        keys = self._keys
+        out = self._names
+        lines: list[str] = []
+        for index, line in enumerate(self._file):
+            key = bytes(keys[index * KEY_SIZE : (index + 1) * KEY_SIZE])
+            lines.append(f"{line[:-1]}\t{nodes[key]}\n")
+            if len(lines) >= 4096:
+                out.write("".join(lines).encode("ascii"))
+                lines.clear()
+        out.write("".join(lines).encode("ascii"))
+        return out
+
+
+def _check_canaries(path: Path, canaries: tuple[str, ...]) -> None:
+    """Open the file just written and check that every canary is blocked by it."""
+    with CompiledList.open(path) as compiled:
+        for canary in canaries:
+            if compiled.lookup(name_to_labels(canary)) is None:
+                raise ListCompileError(
+                    f"The canary {canary} is not blocked by the compiled list: an exception "
+                    "in the source covers it. Remove the exception or choose another canary."
+                )
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable (not possible everywhere; best effort)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
