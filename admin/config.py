@@ -17,7 +17,15 @@ from typing import Any, Literal
 
 import yaml
 
-from resolver.settings import AccessSettings, CacheSettings, DnsSettings, HostPort
+from blocklists.spec import ListSpec
+from resolver.settings import (
+    AccessSettings,
+    BlockingSettings,
+    CacheSettings,
+    DnsSettings,
+    HostPort,
+    LocalSettings,
+)
 
 
 class ConfigError(Exception):
@@ -78,11 +86,18 @@ class Config:
     access: AccessSettings = field(default_factory=AccessSettings)
     state_dir: str = "state"
     log: LogSettings = field(default_factory=LogSettings)
+    blocking: BlockingSettings = field(default_factory=BlockingSettings)
+    local: LocalSettings = field(default_factory=LocalSettings)
+    lists: list[ListSpec] = field(default_factory=list)
     source: str = field(default="", metadata={"internal": True})
 
     def validate(self) -> None:
         if not self.upstreams:
             raise ValueError("upstreams is empty; name at least one resolver as host:port")
+        ids = [spec.id for spec in self.lists]
+        for list_id in ids:
+            if ids.count(list_id) > 1:
+                raise ValueError(f"lists: the id {list_id!r} is used twice")
 
     @property
     def state_path(self) -> Path:

@@ -29,6 +29,8 @@ class Entry:
     stale_until: int  # after this the entry is useless even for serve-stale
     qend: int
     size: int = field(default=0)
+    blocked_by: str | None = None  # the list id, for blocked answers (counted on every hit)
+    tier: str | None = None
 
 
 class AnswerCache:

@@ -11,13 +11,24 @@ import asyncio
 import logging
 import struct
 import time
+from pathlib import Path
 from typing import Protocol
 
+from blocklists.spec import ListSpec
 from resolver import wire
 from resolver.access import AccessList
+from resolver.answers import Sinkhole, blocked_entry
 from resolver.cache import AnswerCache, Entry, render
 from resolver.counters import Counters
-from resolver.settings import AccessSettings, CacheSettings, DnsSettings, HostPort
+from resolver.policy import ACTION_CODES, Block, Policy
+from resolver.settings import (
+    AccessSettings,
+    BlockingSettings,
+    CacheSettings,
+    DnsSettings,
+    HostPort,
+    LocalSettings,
+)
 from resolver.upstream import Forwarder, UpstreamBusy, UpstreamError
 
 log = logging.getLogger("straja.resolver")
@@ -35,6 +46,12 @@ class ServerConfig(Protocol):
     cache: CacheSettings
     access: AccessSettings
     upstreams: list[HostPort]
+    blocking: BlockingSettings
+    local: LocalSettings
+    lists: list[ListSpec]
+
+    @property
+    def state_path(self) -> Path: ...
 
 
 class Resolver:
@@ -44,6 +61,9 @@ class Resolver:
         self.counters = Counters()
         self.cache = AnswerCache(config.cache.max_entries, config.cache.max_bytes)
         self._inflight: dict[bytes, asyncio.Future[Entry | None]] = {}
+        self.policy = Policy(())
+        self.generation = 0
+        self.tag = b"\x00\x00\x00\x00"
         self.configure(config)
 
     def configure(self, config: ServerConfig) -> None:
@@ -64,6 +84,20 @@ class Resolver:
         self.negative_max_ttl = int(c.negative_max_ttl)
         self.serve_stale = int(c.serve_stale)
         self.stale_ttl = int(c.stale_answer_ttl)
+        b = config.blocking
+        self.block_action = ACTION_CODES[b.action]
+        self.block_ttl = int(b.ttl)
+        self.sinkhole = Sinkhole(b.sinkhole.ipv4, b.sinkhole.ipv6)
+        self.next_generation()
+
+    def set_policy(self, policy: Policy) -> None:
+        """Swap in a new policy generation; no cached answer made under the old one is served."""
+        self.policy = policy
+        self.next_generation()
+
+    def next_generation(self) -> None:
+        self.generation = (self.generation + 1) & 0xFFFFFFFF
+        self.tag = struct.pack("!I", self.generation)
 
     # -- the hot path ------------------------------------------------------------------
 
@@ -90,14 +124,34 @@ class Resolver:
             return wire.error_response(data, wire.BADVERS, query, self.max_udp)
         if query.qclass != wire.CLASS_IN or query.qtype in (wire.TYPE_AXFR, wire.TYPE_IXFR):
             return wire.error_response(data, wire.REFUSED, query, self.max_udp)
+        query.key += self.tag
         entry = self.cache.entries.get(query.key)
         if entry is not None:
             now = int(time.monotonic())
             if now < entry.expires:
                 counters.cache_hits += 1
+                if entry.blocked_by is not None:
+                    counters.count_block(entry.blocked_by, entry.tier)  # type: ignore[arg-type]
                 return self.fit(render(entry, data, query.qname, now), query, tcp)
         counters.cache_misses += 1
+        block = self.policy.decide(wire.name_labels(query.question[:-4]))
+        if block is not None:
+            now = int(time.monotonic())
+            entry = self._block(query, block, now)
+            return self.fit(render(entry, data, query.qname, now), query, tcp)
         return query
+
+    def _block(self, query: wire.Query, block: Block, now: int) -> Entry:
+        """Build, cache and count the blocked answer for `query`."""
+        action = block.action if block.action is not None else self.block_action
+        entry = blocked_entry(
+            query, action, self.block_ttl, self.sinkhole, block.ede, block.list_id, now
+        )
+        entry.blocked_by = block.list_id
+        entry.tier = block.tier
+        self.cache.put(query.key, entry)
+        self.counters.count_block(block.list_id, block.tier)
+        return entry
 
     def fit(self, response: bytes, query: wire.Query, tcp: bool) -> bytes:
         """The response, or a TC=1 stub when it exceeds what the client can take over UDP."""
@@ -142,7 +196,7 @@ class Resolver:
         return wire.error_response(data, wire.SERVFAIL, query, self.max_udp)
 
     async def _fetch(self, query: wire.Query) -> Entry | None:
-        question = query.key[:-1]
+        question = query.question
         try:
             raw = await self.forwarder.resolve(question, query.has_opt, query.do, query.cd)
         except UpstreamBusy:
@@ -159,6 +213,12 @@ class Resolver:
             log.warning("malformed upstream answer for %s: %s", query.name_text(), exc)
             return None
         self.counters.upstream_answers += 1
+        for target in parsed.targets:
+            # CNAME cloaking: a tracker or a listed site behind an innocent-looking alias.
+            block = self.policy.decide(wire.name_labels(target))
+            if block is not None:
+                self.counters.blocked_cname += 1
+                return self._block(query, block, int(time.monotonic()))
         return self._store(query, question, parsed)
 
     def _store(self, query: wire.Query, question: bytes, parsed: wire.ParsedAnswer) -> Entry:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(slots=True)
@@ -26,6 +26,23 @@ class Counters:
     stale_served: int = 0
     tcp_connections: int = 0
     tcp_refused: int = 0
+    blocked: int = 0
+    blocked_mandatory: int = 0
+    blocked_operator: int = 0
+    blocked_family: int = 0
+    blocked_cname: int = 0
+    list_hits: dict[str, int] = field(default_factory=dict)
+
+    def count_block(self, list_id: str, tier: str) -> None:
+        """One blocked answer; mandatory hits are counted, never logged with a client."""
+        self.blocked += 1
+        if tier == "mandatory":
+            self.blocked_mandatory += 1
+        elif tier == "operator":
+            self.blocked_operator += 1
+        else:
+            self.blocked_family += 1
+        self.list_hits[list_id] = self.list_hits.get(list_id, 0) + 1
 
     def snapshot(self) -> dict[str, int]:
         """A copy to hand to the control plane."""

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from resolver import wire
 from resolver.core import Resolver, ServerConfig
+from resolver.lists import ListWatcher
 from resolver.settings import HostPort
 
 log = logging.getLogger("straja.server")
@@ -168,6 +169,9 @@ class DnsServer:
 
     def __init__(self, config: ServerConfig, reuse_port: bool = False) -> None:
         self.resolver = Resolver(config)
+        self.lists = ListWatcher(self.resolver, config.state_path)
+        self.lists.configure(config.state_path, config.lists, config.local)
+        self._watch: asyncio.Task[None] | None = None
         self.reuse_port = reuse_port
         self.tasks: set[asyncio.Task[None]] = set()
         self.listeners: dict[HostPort, Listener] = {}
@@ -188,6 +192,7 @@ class DnsServer:
         except OSError:
             self.close_listeners()
             raise
+        self._watch = asyncio.get_running_loop().create_task(self.lists.run())
 
     async def _open(self, address: HostPort) -> None:
         listener = Listener(address)
@@ -203,6 +208,7 @@ class DnsServer:
         A socket that cannot be bound is logged and skipped; the rest of the config applies.
         """
         self.resolver.configure(config)
+        self.lists.configure(config.state_path, config.lists, config.local)
         self.tcp.idle_timeout = config.dns.tcp_idle_timeout
         self.tcp.max_clients = config.dns.max_tcp_clients
         wanted = set(config.dns.listen)
@@ -227,6 +233,9 @@ class DnsServer:
         servers = [lst.tcp for lst in self.listeners.values() if lst.tcp is not None]
         for server in servers:
             server.close()
+        if self._watch is not None:
+            self._watch.cancel()
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=grace)
         self.close_listeners()
+        self.lists.close()

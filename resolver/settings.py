@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Literal
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -181,3 +182,60 @@ class AccessSettings:
     def validate(self) -> None:
         if not self.allow:
             raise ValueError("allow is empty, so no client could query; name networks or 'local'")
+
+
+@dataclass(slots=True)
+class SinkholeSettings:
+    """`blocking.sinkhole:` the addresses blocked A and AAAA queries get (the STOP page's)."""
+
+    ipv4: str = "0.0.0.0"
+    ipv6: str | None = "::"
+
+    def validate(self) -> None:
+        try:
+            ipaddress.IPv4Address(self.ipv4)
+        except ValueError:
+            raise ValueError(f"ipv4 {self.ipv4!r} is not an IPv4 address") from None
+        if self.ipv6 is not None:
+            try:
+                ipaddress.IPv6Address(self.ipv6)
+            except ValueError:
+                raise ValueError(f"ipv6 {self.ipv6!r} is not an IPv6 address") from None
+
+
+@dataclass(slots=True)
+class BlockingSettings:
+    """`blocking:` the answer a blocked name gets, unless its list or group says otherwise."""
+
+    action: Literal["sinkhole", "nxdomain", "nodata", "refused"] = "sinkhole"
+    ttl: float = duration(60)
+    sinkhole: SinkholeSettings = field(default_factory=SinkholeSettings)
+
+    def validate(self) -> None:
+        if not 0 <= self.ttl <= 86400:
+            raise ValueError("ttl must be between 0s and 1d")
+
+
+def parse_override(text: str) -> str:
+    """A local allow/deny name, normalised as list entries are (`*.` keeps its meaning)."""
+    from blocklists.errors import InvalidNameError
+    from blocklists.names import normalise_name
+
+    text = str(text).strip()
+    prefix = "*." if text.startswith("*.") else ""
+    try:
+        return prefix + normalise_name(text[len(prefix) :])
+    except InvalidNameError as exc:
+        raise ValueError(str(exc)) from None
+
+
+@dataclass(slots=True)
+class LocalSettings:
+    """`local:` the operator's own overrides.
+
+    `allow` beats operator and family lists, never mandatory ones; `deny` blocks like an
+    operator list. A name covers itself and its subdomains; `*.name` only the subdomains.
+    """
+
+    allow: list[str] = field(default_factory=list, metadata={"parse": parse_override})
+    deny: list[str] = field(default_factory=list, metadata={"parse": parse_override})

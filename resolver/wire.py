@@ -53,6 +53,7 @@ KEY_DO = 2
 KEY_CD = 4
 
 MIN_UDP = 512
+_FLAG_BYTES = tuple(bytes((i,)) for i in range(8))
 
 _H = struct.Struct("!HHHHHH")
 _U16 = struct.Struct("!H")
@@ -82,7 +83,8 @@ class Query:
     udp_size: int  # the client's advertised size (512 without OPT)
     do: bool
     edns_version: int
-    key: bytes
+    question: bytes  # the question section in lowercase: what goes upstream
+    key: bytes  # question + flags byte; the resolver appends its policy generation
 
     @property
     def cd(self) -> bool:
@@ -249,8 +251,11 @@ def parse_query(data: bytes) -> Query:
             version = (ttl >> 16) & 0xFF
             do = bool(ttl & DO_BIT)
     kflags = (KEY_OPT if has_opt else 0) | (KEY_DO if do else 0) | (KEY_CD if flags & CD else 0)
-    key = data[12:qend].lower() + bytes((kflags,))
-    return Query(msg_id, flags, qname, qtype, qclass, qend, has_opt, udp_size, do, version, key)
+    question = data[12:qend].lower()
+    return Query(
+        msg_id, flags, qname, qtype, qclass, qend, has_opt, udp_size, do, version, question,
+        question + _FLAG_BYTES[kflags],
+    )
 
 
 def opt_record(udp_size: int, do: bool, ext_rcode: int = 0, options: bytes = b"") -> bytes:

@@ -1,0 +1,34 @@
+"""Helpers the CLI commands share."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from admin.config import Config, ConfigError, load_config
+
+config_option = click.option(
+    "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+    help="The config file.",
+)
+
+
+def load_or_exit(path: str) -> Config:
+    """The config, or exit 1 with the error (file, line, key, reason) on stderr."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        click.echo(f"straja: {exc}", err=True)
+        sys.exit(1)
+
+
+def when(ts: object) -> str:
+    """A Unix time as an ISO date and time in UTC, '-' for none."""
+    if ts is None or ts == "":
+        return "-"
+    try:
+        return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M UTC")  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return "-"

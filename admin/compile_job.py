@@ -1,0 +1,41 @@
+"""`python -m admin.compile_job JSON`: compile one source list in a process of its own.
+
+The list manager runs this so compiling (which needs memory in proportion to the list)
+never happens inside a serving process. Bad lines go to stderr, at most a few; a failure
+exits 1 with the reason on the last line of stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from blocklists.compiled import ListMetadata, compile_source
+from blocklists.errors import ListError
+
+MAX_REPORTED_LINES = 10
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(argv[1])
+    metadata = ListMetadata(
+        list_id=job["list_id"],
+        serial=int(job["serial"]),
+        tier=job["tier"],
+        category=job.get("category"),
+        expires=job.get("expires"),
+    )
+    try:
+        result = compile_source(job["source"], job["format"], job["output"], metadata)
+    except (ListError, OSError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    report = result.report
+    if report is not None:
+        for bad in report.bad_lines[:MAX_REPORTED_LINES]:
+            print(str(bad), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,57 @@
+"""The `lists:` config section: one ListSpec per list, validating itself."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+Tier = Literal["mandatory", "operator", "family"]
+Action = Literal["sinkhole", "nxdomain", "nodata", "refused"]
+SourceFormat = Literal["compiled", "domains", "hosts", "adblock", "rpz"]
+
+TIER_RANK = {"family": 1, "operator": 2, "mandatory": 3}
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+@dataclass(slots=True)
+class ListSpec:
+    """One configured list.
+
+    `source` is a path or https URL of a compiled file (`format: compiled`, the default) or
+    of a source list in another format, compiled on the device. `keys` pins the publisher
+    keys (minisign public-key strings or .pub paths); several allow key rotation.
+    """
+
+    id: str
+    source: str
+    tier: Tier
+    format: SourceFormat = "compiled"
+    keys: list[str] = field(default_factory=list)
+    refresh: float = field(default=43200.0, metadata={"unit": "duration"})
+    action: Action | None = None
+    signed: bool = True
+    category: str | None = None
+
+    def validate(self) -> None:
+        if not _ID.match(self.id):
+            raise ValueError(
+                f"id {self.id!r} must be lowercase letters, digits, '.', '_' or '-' (max 64)"
+            )
+        if self.tier == "mandatory" and not self.signed:
+            raise ValueError(f"list {self.id}: a mandatory list is never accepted unsigned")
+        if self.signed and not self.keys:
+            raise ValueError(
+                f"list {self.id}: name the publisher's public keys in keys:, "
+                "or set signed: false (operator and family lists only)"
+            )
+        if self.refresh < 60:
+            raise ValueError(f"list {self.id}: refresh must be at least 1m")
+        if not self.source:
+            raise ValueError(f"list {self.id}: source is empty")
+        if self.source.startswith("http://"):
+            raise ValueError(f"list {self.id}: fetch lists over https, not http")
+
+    @property
+    def is_url(self) -> bool:
+        return self.source.startswith("https://")

@@ -1,0 +1,72 @@
+"""Answers Straja makes itself for blocked names: sinkhole A/AAAA, NXDOMAIN, NODATA, REFUSED.
+
+Built as raw wire bytes with ID 0, the way the cache stores upstream answers, so a blocked
+answer is cached and served exactly like any other.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+
+from resolver import wire
+from resolver.cache import Entry
+from resolver.policy import NODATA, NXDOMAIN, REFUSED, SINKHOLE
+
+_H = struct.Struct("!HHHHHH")
+_RR = struct.Struct("!HHHIH")  # name pointer, type, class, ttl, rdlength
+
+
+class Sinkhole:
+    """The addresses blocked A and AAAA queries point at, as rdata bytes."""
+
+    def __init__(self, ipv4: str, ipv6: str | None) -> None:
+        self.a = ipaddress.IPv4Address(ipv4).packed
+        self.aaaa = ipaddress.IPv6Address(ipv6).packed if ipv6 else None
+
+
+def blocked_entry(
+    query: wire.Query,
+    action: int,
+    ttl: int,
+    sinkhole: Sinkhole,
+    ede_code: int,
+    ede_text: str,
+    now: int,
+) -> Entry:
+    """The cache entry for a blocked query; its lifetime is the blocking TTL."""
+    rcode = wire.NOERROR
+    rdata = None
+    if action == SINKHOLE:
+        if query.qtype == wire.TYPE_A:
+            rdata = sinkhole.a
+        elif query.qtype == wire.TYPE_AAAA:
+            rdata = sinkhole.aaaa
+    elif action == NXDOMAIN:
+        rcode = wire.NXDOMAIN
+    elif action == REFUSED:
+        rcode = wire.REFUSED
+    else:
+        assert action == NODATA
+    flags = wire.QR | wire.RD | wire.RA | rcode
+    ancount = 1 if rdata is not None else 0
+    arcount = 1 if query.has_opt else 0
+    out = bytearray(_H.pack(0, flags, 1, ancount, 0, arcount))
+    out += query.question
+    offsets: tuple[int, ...] = ()
+    ttls: tuple[int, ...] = ()
+    if rdata is not None:
+        offsets = (len(out) + 6,)
+        ttls = (ttl,)
+        out += _RR.pack(0xC00C, query.qtype, wire.CLASS_IN, ttl, len(rdata)) + rdata
+    if query.has_opt:
+        out += wire.opt_record(1232, query.do, 0, wire.ede_option(ede_code, ede_text))
+    return Entry(
+        wire=bytes(out),
+        ttl_offsets=offsets,
+        ttls=ttls,
+        stored=now,
+        expires=now + ttl,
+        stale_until=now + ttl,
+        qend=12 + len(query.question),
+    )
