@@ -13,9 +13,12 @@ import signal
 import time
 
 from admin.config import Config, ConfigError, load_config
+from admin.refresher import run_refresher_process
 from admin.worker import run_worker
 
 log = logging.getLogger("straja.supervisor")
+
+LIST_PROCESS = -1  # the index of the list refresher among the children
 
 
 class Supervisor:
@@ -26,6 +29,7 @@ class Supervisor:
         self.backoff: dict[int, float] = {}
         self.stopping = False
         self.reload_wanted = False
+        self.expected_exits: set[int] = set()
 
     def spawn(self, index: int) -> None:
         pid = os.fork()
@@ -34,12 +38,16 @@ class Supervisor:
             signal.signal(signal.SIGHUP, signal.SIG_DFL)
             code = 1
             try:
-                code = run_worker(self.config, reuse_port=True)
+                if index == LIST_PROCESS:
+                    code = run_refresher_process(self.config)
+                else:
+                    code = run_worker(self.config, reuse_port=True, refresh_lists=False)
             finally:
                 os._exit(code)
         self.children[pid] = index
         self.started[index] = time.monotonic()
-        log.info("worker %d started as pid %d", index, pid)
+        what = "list refresher" if index == LIST_PROCESS else f"worker {index}"
+        log.info("%s started as pid %d", what, pid)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_stop)
@@ -47,6 +55,7 @@ class Supervisor:
         signal.signal(signal.SIGHUP, self._on_hup)
         for index in range(self.config.dns.workers):
             self.spawn(index)
+        self.spawn(LIST_PROCESS)
         while self.children:
             if self.reload_wanted:
                 self.reload_wanted = False
@@ -60,6 +69,10 @@ class Supervisor:
                 continue
             index = self.children.pop(pid)
             if self.stopping:
+                continue
+            if pid in self.expected_exits:
+                self.expected_exits.discard(pid)
+                self.spawn(index)
                 continue
             code = os.waitstatus_to_exitcode(status)
             log.error("worker %d (pid %d) exited with %d; restarting it", index, pid, code)
@@ -91,8 +104,11 @@ class Supervisor:
         if new.dns.workers != self.config.dns.workers:
             log.warning("dns.workers changed; it takes effect at the next restart")
         self.config = new
-        for pid in list(self.children):
+        for pid, index in list(self.children.items()):
+            # Workers reload in place; the refresher simply restarts with the new config.
+            if index == LIST_PROCESS:
+                self.expected_exits.add(pid)
             try:
-                os.kill(pid, signal.SIGHUP)
+                os.kill(pid, signal.SIGTERM if index == LIST_PROCESS else signal.SIGHUP)
             except ProcessLookupError:
                 pass

@@ -8,6 +8,7 @@ import signal
 
 from admin.config import Config, ConfigError, load_config
 from admin.logs import setup_logging
+from admin.refresher import Refresher
 from resolver.server import DnsServer
 
 log = logging.getLogger("straja.worker")
@@ -16,7 +17,7 @@ EXIT_OK = 0
 EXIT_CANNOT_LISTEN = 1
 
 
-def run_worker(config: Config, reuse_port: bool = False) -> int:
+def run_worker(config: Config, reuse_port: bool = False, refresh_lists: bool = True) -> int:
     """Serve until SIGTERM or SIGINT; returns the process exit code.
 
     uvloop runs the loop when it is installed (`pip install straja[fast]`).
@@ -24,12 +25,12 @@ def run_worker(config: Config, reuse_port: bool = False) -> int:
     try:
         import uvloop  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
-        return asyncio.run(_serve(config, reuse_port))
+        return asyncio.run(_serve(config, reuse_port, refresh_lists))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(_serve(config, reuse_port))
+        return runner.run(_serve(config, reuse_port, refresh_lists))
 
 
-async def _serve(config: Config, reuse_port: bool) -> int:
+async def _serve(config: Config, reuse_port: bool, refresh_lists: bool) -> int:
     server = DnsServer(config, reuse_port=reuse_port)
     try:
         await server.start()
@@ -39,6 +40,8 @@ async def _serve(config: Config, reuse_port: bool) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     reloads: set[asyncio.Task[None]] = set()
+    refresher = Refresher(config) if refresh_lists else None
+    refresh_task = loop.create_task(refresher.run()) if refresher is not None else None
 
     async def reload() -> None:
         try:
@@ -48,6 +51,8 @@ async def _serve(config: Config, reuse_port: bool) -> int:
             return
         setup_logging(new.log.level)
         await server.reload(new)
+        if refresher is not None:
+            refresher.configure(new)
         log.info("config reloaded from %s", new.source)
 
     def on_hup() -> None:
@@ -61,5 +66,7 @@ async def _serve(config: Config, reuse_port: bool) -> int:
     log.info("ready, upstreams %s", ", ".join(str(u) for u in config.upstreams))
     await stop.wait()
     log.info("shutting down")
+    if refresh_task is not None:
+        refresh_task.cancel()
     await server.stop()
     return EXIT_OK

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import socket
 import struct
@@ -146,26 +148,30 @@ def _children(pid: int) -> list[int]:
     return [int(x) for x in path.read_text().split()]
 
 
+def _worker_pids(server) -> dict[int, int]:
+    """worker index -> pid, from the supervisor's log (the newest start of each)."""
+    found: dict[int, int] = {}
+    for m in re.finditer(r"worker (\d+) started as pid (\d+)", server.read_log()):
+        found[int(m.group(1))] = int(m.group(2))
+    return found
+
+
 def test_workers_share_the_port_and_a_dead_worker_is_restarted(straja_factory, unbound) -> None:
     s = straja_factory({"upstreams": [unbound.address], "dns": {"workers": 2}})
     assert s.proc is not None
     deadline = time.monotonic() + 10
-    while len(_children(s.proc.pid)) < 2 and time.monotonic() < deadline:
+    while len(_worker_pids(s)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    workers = _children(s.proc.pid)
+    workers = _worker_pids(s)
     assert len(workers) == 2
-    for _i in range(20):
+    assert len(_children(s.proc.pid)) == 3  # two workers and the list refresher
+    for _ in range(20):
         assert s.query("www.example.test", "A").rcode() == dns.rcode.NOERROR
-    import os
-
     os.kill(workers[0], signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        now = _children(s.proc.pid)
-        if len(now) == 2 and workers[0] not in now:
-            break
+    while time.monotonic() < deadline and _worker_pids(s)[0] == workers[0]:
         time.sleep(0.1)
-    now = _children(s.proc.pid)
-    assert len(now) == 2 and workers[0] not in now
+    restarted = _worker_pids(s)[0]
+    assert restarted != workers[0] and restarted in _children(s.proc.pid)
     assert s.query("mixed.example.test", "A").rcode() == dns.rcode.NOERROR
     assert s.stop() == 0
