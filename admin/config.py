@@ -99,6 +99,19 @@ class Config:
             if ids.count(list_id) > 1:
                 raise ValueError(f"lists: the id {list_id!r} is used twice")
 
+    def resolve_paths(self) -> None:
+        """Make relative list sources and key files relative to the config file's folder."""
+        if not self.source:
+            return
+        base = Path(self.source).resolve().parent
+        for spec in self.lists:
+            if not spec.is_url and not Path(spec.source).is_absolute():
+                spec.source = str(base / spec.source)
+            spec.keys = [
+                str(base / k) if k.endswith(".pub") and not Path(k).is_absolute() else k
+                for k in spec.keys
+            ]
+
     @property
     def state_path(self) -> Path:
         """state_dir, relative to the config file's folder when not absolute."""
@@ -134,6 +147,7 @@ def load_config_text(text: str, source: str = "<config>") -> Config:
     builder = _Builder(source, lines)
     config = builder.build(Config, data, "")
     config.source = source
+    config.resolve_paths()
     return config
 
 

@@ -210,3 +210,20 @@ def refresh_all(specs: list[ListSpec], store: ListStore) -> None:
         except ListError as exc:
             log.error("list %s: update failed, the active version keeps serving: %s", spec.id, exc)
 
+
+
+def activate_missing_local(specs: list[ListSpec], state_dir: Path) -> None:
+    """At start, activate local compiled lists that have no active version yet.
+
+    A first run then blocks from the first query; anything remote or needing a compile is
+    left to the refresher, so start-up stays fast.
+    """
+    store = ListStore(state_dir)
+    for spec in specs:
+        if spec.is_url or spec.format != "compiled" or store.active_path(spec.id).exists():
+            continue
+        try:
+            result = update(spec, store)
+            log.info("list %s: %s", spec.id, result.message)
+        except ListError as exc:
+            log.error("list %s: cannot activate at start: %s", spec.id, exc)

@@ -26,6 +26,9 @@ def serve(config_path: str) -> None:
         click.echo("straja: nothing was started.", err=True)
         sys.exit(EXIT_BAD_CONFIG)
     setup_logging(config.log.level)
+    from admin.listmanager import activate_missing_local
+
+    activate_missing_local(config.lists, config.state_path)
     if config.dns.workers == 1:
         from admin.worker import run_worker
 
