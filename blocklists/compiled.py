@@ -11,14 +11,14 @@ import io
 import json
 import os
 import re
-import struct
+import sys
 import tempfile
 import time
 import zlib
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import accumulate
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,10 +29,12 @@ from blocklists.trie import (
     BUCKET_LOAD,
     EXACT_ACTION_MASK,
     EXACT_BLOCK,
+    FINGERPRINT_SIZE,
     FORMAT_VERSION,
     KEY_SIZE,
     MAGIC,
     PREAMBLE,
+    RECORD_SIZE,
     SUBTREE_ACTION_MASK,
     SUBTREE_BLOCK,
     TIERS,
@@ -48,6 +50,7 @@ SALT_SIZE = 16
 _LIST_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _FLAG_BYTES = tuple(bytes((flags,)) for flags in range(256))
 _LENGTH_PREFIXES = tuple(label_prefix(b"x" * length) for length in range(64))
+_TOP_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -187,13 +190,23 @@ def _write(
     hashed = metadata.hashed
     with _NameSpool(spool_directory, enabled=not hashed) as spool:
         nodes, count = _collect_nodes(rules, metadata.canaries, key_hasher(salt), spool)
-        buckets = max(1, -(-len(nodes) // BUCKET_LOAD))
-        keys = sorted(nodes)
-        directory, records = _build_table(keys, nodes, buckets)
-        del keys
-        names = spool.names_section(nodes)
         node_count = len(nodes)
-        del nodes
+        buckets = max(1, -(-node_count // BUCKET_LOAD))
+        names = spool.names_section(nodes)
+        # Key and flag byte in one bytes object: sorting these is far faster than a dict
+        # lookup per sorted key. Popping frees each key as its item is made, so the dict
+        # and the list are not both whole in memory.
+        items: list[bytes] = []
+        append = items.append
+        pop = nodes.popitem
+        flag_bytes = _FLAG_BYTES
+        for _ in range(node_count):
+            key, flags = pop()
+            append(key + flag_bytes[flags])
+        del nodes, pop
+        items.sort()
+        directory, records = _build_table(items, buckets)
+        del items
 
         header = ListHeader(
             list_id=metadata.list_id,
@@ -249,22 +262,35 @@ def _collect_nodes(
     setdefault = nodes.setdefault
     prefixes = _LENGTH_PREFIXES
     copy = proto.copy
+    # Hash state and key after each TLD: most names share a few TLDs, so this saves one
+    # hash step per name. Bounded, should a source carry endless made-up TLDs.
+    tops: dict[bytes, tuple[Any, bytes]] = {}
     count = 0
     canary_rules = ((name, -1) for name in canaries)
     for source in (rules, canary_rules):
         for name, flags in source:
             if not flags & 0x0F:
                 continue  # no block and no exception: nothing to store
-            hasher = copy()
-            update = hasher.update
-            digest = hasher.digest
-            key = b""
-            for label in reversed(name.encode("ascii").split(b".")):
-                if key:
+            labels = name.encode("ascii").split(b".")
+            tld = labels.pop()
+            top = tops.get(tld)
+            if top is None:
+                hasher = copy()
+                hasher.update(prefixes[len(tld)])
+                hasher.update(tld)
+                top = (hasher, hasher.digest())
+                if len(tops) < _TOP_CACHE_SIZE:
+                    tops[tld] = top
+            key = top[1]
+            if labels:
+                hasher = top[0].copy()
+                update = hasher.update
+                digest = hasher.digest
+                for label in reversed(labels):
                     setdefault(key, 0)
-                update(prefixes[len(label)])
-                update(label)
-                key = digest()
+                    update(prefixes[len(label)])
+                    update(label)
+                    key = digest()
             old = nodes.get(key, 0)
             if flags < 0:  # a canary: make sure the name itself is blocked
                 flags = 0 if old & EXACT_BLOCK else EXACT_BLOCK
@@ -279,42 +305,50 @@ def _collect_nodes(
     return nodes, count
 
 
-def _build_table(
-    keys: list[bytes], nodes: dict[bytes, int], buckets: int
-) -> tuple[bytes, bytearray]:
-    """The bucket directory and the records of the sorted `keys`."""
-    counts = [0] * buckets
-    records = bytearray()
-    flag_bytes = _FLAG_BYTES
-    from_bytes = int.from_bytes
-    shift = 8 * KEY_SIZE
-    previous = -1
-    seen: set[bytes] = set()
-    for key in keys:
-        bucket = (from_bytes(key, "big") * buckets) >> shift
-        fingerprint = key[3:]
-        if bucket != previous:
-            previous = bucket
-            seen = {fingerprint}
-        elif fingerprint in seen:
-            # Two different nodes share a bucket and a 56-bit fingerprint: about one chance
-            # in 10^10 per list. A new salt makes different keys.
+def _build_table(items: list[bytes], buckets: int) -> tuple[bytes, bytes]:
+    """The bucket directory and the records of `items` (node key + flag byte, sorted)."""
+    # Directory entry b: the index of the first key whose bucket is b or more, that is the
+    # first key >= ceil(b * 2^80 / buckets); keys are sorted, so bisect finds it.
+    span = 1 << (8 * KEY_SIZE)
+    bounds = array("I", [0])
+    bounds.extend(
+        bisect_left(items, (-(-(bucket * span) // buckets)).to_bytes(KEY_SIZE, "big"))
+        for bucket in range(1, buckets)
+    )
+    bounds.append(len(items))
+    if bounds.itemsize != 4:
+        raise ListCompileError("This platform has no 32-bit unsigned array type.")
+    if sys.byteorder != "little":
+        bounds.byteswap()
+    directory = bounds.tobytes() + bytes(-len(bounds) * 4 % 8)
+    if sys.byteorder != "little":
+        bounds.byteswap()
+
+    parts = bytearray()
+    chunk = 1 << 16
+    for start in range(0, len(items), chunk):
+        parts += b"".join([item[3:] for item in items[start : start + chunk]])
+    records = bytes(parts)
+    del parts
+    _check_fingerprints(records, bounds)
+    return directory, records
+
+
+def _check_fingerprints(records: bytes, bounds: array[int]) -> None:
+    """Refuse two nodes with the same bucket and fingerprint: a lookup could not tell them
+    apart. About one chance in 10^10 per list; a new salt makes different keys."""
+    size = FINGERPRINT_SIZE
+    for bucket in range(len(bounds) - 1):
+        first, end = bounds[bucket] * RECORD_SIZE, bounds[bucket + 1] * RECORD_SIZE
+        if (
+            end - first > RECORD_SIZE
+            and len({records[offset : offset + size] for offset in range(first, end, RECORD_SIZE)})
+            != (end - first) // RECORD_SIZE
+        ):
             raise ListCompileError(
                 "Two names of the list hash to the same key (a very rare accident); "
                 "compile the list again, which draws a new salt."
             )
-        else:
-            seen.add(fingerprint)
-        counts[bucket] += 1
-        records += fingerprint
-        records += flag_bytes[nodes[key]]
-    directory = array("I", [0])
-    directory.extend(accumulate(counts))
-    if directory.itemsize != 4:
-        raise ListCompileError("This platform has no 32-bit unsigned array type.")
-    if struct.pack("=I", 1) != struct.pack("<I", 1):
-        directory.byteswap()
-    return directory.tobytes() + bytes(-len(directory) * 4 % 8), records
 
 
 class _NameSpool:

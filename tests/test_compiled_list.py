@@ -552,3 +552,15 @@ print("ok")
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "ok"
+
+
+def test_two_nodes_with_the_same_bucket_and_fingerprint_are_refused() -> None:
+    from blocklists.compiled import _build_table
+
+    fingerprint = b"\x11" * 7
+    items = [b"\x00\x00\x00" + fingerprint + b"\x01", b"\x00\x00\x07" + fingerprint + b"\x02"]
+    with pytest.raises(ListCompileError, match="compile the list again"):
+        _build_table(items, 1)
+    directory, records = _build_table([items[0], b"\x00\x00\x07" + b"\x22" * 7 + b"\x02"], 1)
+    assert records == fingerprint + b"\x01" + b"\x22" * 7 + b"\x02"
+    assert directory == struct.pack("<II", 0, 2)
