@@ -18,7 +18,7 @@ run: venv
 	$(BIN)/straja serve --config config.example.yaml
 
 lint: venv
-	$(BIN)/ruff check resolver blocklists admin tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 # The whole test suite: Debian test tools, lint, types, then pytest against real servers.
