@@ -266,7 +266,9 @@ class CompiledList:
 
     Keeps no buffer exported from the mapping between calls, so `close()` always succeeds,
     even while other references to the object exist; using it afterwards raises
-    `ListClosedError`.
+    `ListClosedError`. Replace a mapped file by renaming a new one over it (as the compiler
+    does), never by rewriting it in place: pages cut from a mapped file kill the process
+    with SIGBUS.
     """
 
     __slots__ = ("path", "header", "layout", "size", "_mm", "_proto", "_closed", "_hot", "_top")
@@ -335,7 +337,8 @@ class CompiledList:
 
         Returns None when this list does not block the name (no rule, or an exception is
         the most specific rule), else a `Match`. The most specific (deepest) rule wins; at
-        the same node an exception beats a block. Called for every query: keep it lean.
+        the same node an exception beats a block. Labels must be `bytes` (they key a cache)
+        of at most 255 bytes, as on the wire. Called for every query: keep it lean.
         """
         if not labels:
             return None
@@ -379,13 +382,20 @@ class CompiledList:
                             best = -1
                         elif flags & EXACT_BLOCK:
                             best = depth << 3 | (flags >> 3) & 6 | 1
-        except ValueError:
-            if self._closed:
-                raise ListClosedError(
-                    f"The list {self.path} was used after it was closed."
-                ) from None
-            raise
+        except (ValueError, IndexError) as exc:
+            raise self._lookup_error(exc) from None
         return None if best < 0 else _MATCHES[best]
+
+    def _lookup_error(self, exc: Exception) -> Exception:
+        """The error to raise when a lookup failed inside the mapping (rare paths only)."""
+        if self._closed:
+            return ListClosedError(f"The list {self.path} was used after it was closed.")
+        if isinstance(exc, IndexError):
+            return CorruptListError(
+                f"{self.path} could not be searched: a label is longer than 255 bytes or the "
+                "file is corrupt (run verify_integrity)."
+            )
+        return exc
 
     def _top_node(self, label: bytes) -> tuple[Any, int]:
         """Find the node of a first label and remember it (see `_top`); (None, 0) when the

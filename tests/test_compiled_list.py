@@ -490,6 +490,8 @@ def test_odd_labels_neither_crash_nor_collide(tmp_path: Path) -> None:
         assert lst.lookup([b"example", b"x", b"y"]) is not None
         assert lst.lookup([b"example", b"", b"x"]) is None
         assert lst.lookup([b"\xff" * 63] * 4) is None
+        with pytest.raises(CorruptListError, match="longer than 255 bytes"):
+            lst.lookup([b"example", b"x" * 300])
 
 
 def test_failed_compile_leaves_no_temporary_file(tmp_path: Path) -> None:
