@@ -17,12 +17,12 @@ import time
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from blocklists.errors import InvalidNameError, ListCompileError
+from blocklists.errors import InvalidNameError, ListCompileError, SourceFormatError
 from blocklists.formats import ParseReport, Rule, open_source, parse_lines
 from blocklists.names import normalise_name
 from blocklists.trie import (
@@ -130,15 +130,29 @@ def compile_source(
     format `fmt` and write the compiled list to `output`; the parse report (bad lines with
     their numbers) is in the result."""
     if isinstance(source, (str, os.PathLike)):
-        report = ParseReport(source=os.fspath(source), format=fmt)
+        name = os.fspath(source)
         with open_source(source) as handle:
-            return compile_rules(
-                parse_lines(handle, fmt, report), output, metadata, source_format=fmt, report=report
-            )
-    report = ParseReport(source=getattr(source, "name", "<stream>"), format=fmt)
-    return compile_rules(
-        parse_lines(source, fmt, report), output, metadata, source_format=fmt, report=report
-    )
+            return _compile_stream(handle, name, fmt, output, metadata)
+    return _compile_stream(source, getattr(source, "name", "<stream>"), fmt, output, metadata)
+
+
+def _compile_stream(
+    handle: IO[str], name: str, fmt: str, output: str | os.PathLike[str], metadata: ListMetadata
+) -> CompileResult:
+    report = ParseReport(source=name, format=fmt)
+    rules = parse_lines(_source_lines(handle, name), fmt, report)
+    return compile_rules(rules, output, metadata, source_format=fmt, report=report)
+
+
+def _source_lines(handle: IO[str], name: str) -> Iterator[str]:
+    """The lines of a source, with a read error turned into a sentence naming the source
+    (so that it is not mistaken for an error writing the output)."""
+    try:
+        yield from handle
+    except OSError as exc:
+        raise SourceFormatError(
+            f"The list source {name} could not be read to the end: {exc.strerror or exc}."
+        ) from None
 
 
 def compile_rules(
@@ -156,7 +170,10 @@ def compile_rules(
     metadata = metadata.checked()
     output = Path(output)
     directory = output.parent if str(output.parent) else Path(".")
-    fd, temp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise _write_error(output, exc) from None
     try:
         with os.fdopen(fd, "wb") as out:
             header, nodes = _write(rules, out, metadata, source_format, report, directory)
@@ -165,11 +182,13 @@ def compile_rules(
             os.fsync(out.fileno())
         _check_canaries(Path(temp_name), metadata.canaries)
         os.replace(temp_name, output)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(temp_name)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise _write_error(output, exc) from None
         raise
     _fsync_directory(directory)
     return CompileResult(
@@ -407,6 +426,10 @@ def _check_canaries(path: Path, canaries: tuple[str, ...]) -> None:
                     f"The canary {canary} is not blocked by the compiled list: an exception "
                     "in the source covers it. Remove the exception or choose another canary."
                 )
+
+
+def _write_error(output: Path, exc: OSError) -> ListCompileError:
+    return ListCompileError(f"Cannot write the compiled list {output}: {exc.strerror or exc}.")
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -106,7 +106,8 @@ def test_unwritable_output_fails_with_a_sentence(tmp_path: Path) -> None:
     source.write_text("x.example\n")
     result = compile_cli(source, *base_options(tmp_path / "no" / "such" / "dir.sl"))
     assert result.exit_code == 1
-    assert "cannot write" in result.stderr
+    assert "Cannot write the compiled list" in result.stderr
+    assert "No such file or directory" in result.stderr
 
 
 def test_the_straja_command_compiles_from_a_pipe(tmp_path: Path) -> None:

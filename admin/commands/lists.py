@@ -85,9 +85,6 @@ def compile_list(
     except ListError as exc:
         click.echo(f"straja: {exc}", err=True)
         sys.exit(1)
-    except OSError as exc:
-        click.echo(f"straja: cannot write {output}: {exc.strerror or exc}.", err=True)
-        sys.exit(1)
     _print_compile_result(result, "stdin" if source == "-" else source)
 
 
