@@ -14,10 +14,12 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from blocklists.spec import ListSpec
+from resolver.groups import GroupSettings
 from resolver.settings import (
     AccessSettings,
     BlockingSettings,
@@ -89,6 +91,8 @@ class Config:
     blocking: BlockingSettings = field(default_factory=BlockingSettings)
     local: LocalSettings = field(default_factory=LocalSettings)
     lists: list[ListSpec] = field(default_factory=list)
+    groups: list[GroupSettings] = field(default_factory=list)
+    timezone: str | None = None
     source: str = field(default="", metadata={"internal": True})
 
     def validate(self) -> None:
@@ -98,6 +102,27 @@ class Config:
         for list_id in ids:
             if ids.count(list_id) > 1:
                 raise ValueError(f"lists: the id {list_id!r} is used twice")
+        tiers = {spec.id: spec.tier for spec in self.lists}
+        names = [g.name for g in self.groups]
+        for group in self.groups:
+            if names.count(group.name) > 1:
+                raise ValueError(f"groups: the name {group.name!r} is used twice")
+            wanted = list(group.lists) + [i for s in group.schedules for i in s.lists]
+            for list_id in wanted:
+                if list_id not in tiers:
+                    raise ValueError(f"groups: {group.name} names list {list_id!r}, which is "
+                                     "not configured under lists:")
+                if tiers[list_id] == "mandatory":
+                    raise ValueError(f"groups: {group.name} names mandatory list {list_id!r}; "
+                                     "mandatory lists apply to every client and are not "
+                                     "assigned to groups")
+        if self.timezone is not None:
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"timezone {self.timezone!r} is unknown; write an IANA name "
+                                 "such as Europe/Chisinau (install tzdata if none is known)"
+                                 ) from None
 
     def resolve_paths(self) -> None:
         """Make relative list sources and key files relative to the config file's folder."""
@@ -194,7 +219,11 @@ class _Builder:
         if not isinstance(data, dict):
             raise self.error(key, f"expected a mapping of keys, got {_describe(data)}")
         hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+        fields = {
+            f.metadata.get("key", f.name): f
+            for f in dataclasses.fields(cls)
+            if not f.metadata.get("internal")
+        }
         unknown = [k for k in data if k not in fields]
         if unknown:
             known = ", ".join(sorted(fields))
@@ -204,7 +233,7 @@ class _Builder:
         for name, value in data.items():
             f = fields[name]
             sub = f"{key}.{name}" if key else name
-            values[name] = self.convert(hints[name], value, sub, f.metadata)
+            values[f.name] = self.convert(hints[f.name], value, sub, f.metadata)
         obj = cls(**values)
         validate = getattr(obj, "validate", None)
         if validate is not None:

@@ -11,16 +11,29 @@ import asyncio
 import logging
 import struct
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from blocklists.spec import ListSpec
 from resolver import wire
 from resolver.access import AccessList
 from resolver.answers import Sinkhole, blocked_entry
 from resolver.cache import AnswerCache, Entry, render
+from resolver.clientid import client_identity
 from resolver.counters import Counters
+from resolver.groups import (
+    Group,
+    GroupSettings,
+    PolicyFactory,
+    build_groups,
+    next_minute,
+)
+from resolver.groups import tick as tick_groups
 from resolver.policy import ACTION_CODES, Block, Policy
+from resolver.policy import NXDOMAIN as NXDOMAIN_ACTION
+from resolver.safesearch import safe_search_map
 from resolver.settings import (
     AccessSettings,
     BlockingSettings,
@@ -49,27 +62,45 @@ class ServerConfig(Protocol):
     blocking: BlockingSettings
     local: LocalSettings
     lists: list[ListSpec]
+    groups: list[GroupSettings]
+    timezone: str | None
 
     @property
     def state_path(self) -> Path: ...
 
 
+# Names whose NXDOMAIN tells clients not to bypass the network's resolver: Firefox's DoH
+# canary and iCloud Private Relay.
+BYPASS_CANARIES = ("use-application-dns.net", "mask.icloud.com", "mask-h2.icloud.com")
+
+Client = tuple[bool, Group, bool]  # allowed by the ACL, its group, a trusted forwarder
+
+
+def local_now(timezone: str | None) -> datetime:
+    """The wall-clock time schedules are read in: the config's timezone, else the system's."""
+    if timezone:
+        return datetime.now(ZoneInfo(timezone))
+    return datetime.now().astimezone()
+
+
 class Resolver:
-    """Answers queries: ACL, parsing, cache, forwarding. One per worker process."""
+    """Answers queries: ACL, parsing, groups, cache, policy, forwarding. One per worker."""
 
     def __init__(self, config: ServerConfig) -> None:
         self.counters = Counters()
         self.cache = AnswerCache(config.cache.max_entries, config.cache.max_bytes)
         self._inflight: dict[bytes, asyncio.Future[Entry | None]] = {}
-        self.policy = Policy(())
         self.generation = 0
-        self.tag = b"\x00\x00\x00\x00"
+        self.make_policy: PolicyFactory = lambda ids: Policy(())
+        self.clients: dict[str, Client] = {}
+        self.schedule_deadline = 0.0
         self.configure(config)
 
     def configure(self, config: ServerConfig) -> None:
         """Apply a (re)loaded config without dropping the cache or in-flight queries."""
         self.config = config
         self.acl = AccessList.from_settings(config.access.allow, config.dns.listen)
+        self.trusted = AccessList.from_settings(config.access.trusted_forwarders, ())
         self.max_udp = config.dns.max_udp_size
         self.cache.resize(config.cache.max_entries, config.cache.max_bytes)
         self.forwarder = Forwarder(
@@ -88,16 +119,60 @@ class Resolver:
         self.block_action = ACTION_CODES[b.action]
         self.block_ttl = int(b.ttl)
         self.sinkhole = Sinkhole(b.sinkhole.ipv4, b.sinkhole.ipv6)
-        self.next_generation()
+        self.canaries = (
+            {wire.text_to_name(n) for n in BYPASS_CANARIES} if b.encrypted_dns_canaries else set()
+        )
+        self.timezone = config.timezone
+        self.rebuild()
 
-    def set_policy(self, policy: Policy) -> None:
-        """Swap in a new policy generation; no cached answer made under the old one is served."""
-        self.policy = policy
-        self.next_generation()
+    def set_policy_factory(self, make_policy: PolicyFactory) -> None:
+        """Swap in new lists: every group's policy is rebuilt under a new generation, so no
+        cached answer made under the old lists is served again."""
+        self.make_policy = make_policy
+        self.rebuild()
 
-    def next_generation(self) -> None:
+    def rebuild(self) -> None:
         self.generation = (self.generation + 1) & 0xFFFFFFFF
-        self.tag = struct.pack("!I", self.generation)
+        now = local_now(self.timezone)
+        self.groups = build_groups(
+            self.config.groups, self.make_policy, safe_search_map, now, self.generation
+        )
+        self.clients = {}
+        self._schedule_next(now)
+
+    def _schedule_next(self, now: datetime) -> None:
+        self.schedule_deadline = time.monotonic() + (next_minute(now) - now).total_seconds()
+
+    def tick(self) -> None:
+        """A minute boundary passed: open or close schedule windows."""
+        now = local_now(self.timezone)
+        changed = tick_groups(self.groups, self.make_policy, now)
+        if changed:
+            log.info("schedule windows changed for %s", ", ".join(changed))
+        self._schedule_next(now)
+
+    def client(self, host: str) -> Client:
+        """What we know about a client address (cached per address)."""
+        found = self.clients.get(host)
+        if found is None:
+            found = (self.acl.allowed(host), self.groups.for_address(host),
+                     self.trusted.allowed(host))
+            if len(self.clients) > 65536:
+                self.clients.clear()
+            self.clients[host] = found
+        return found
+
+    def forwarded_group(self, data: bytes, query: wire.Query, group: Group) -> Group:
+        """The group of the client behind a trusted forwarder: by dnsmasq's MAC option
+        (65001), else by EDNS Client Subnet; the forwarder's own group otherwise."""
+        identity = client_identity(wire.edns_options(data, query.opt_at, query.opt_len))
+        if identity.mac is not None:
+            by_mac = self.groups.for_mac(identity.mac)
+            if by_mac is not None:
+                return by_mac
+        if identity.address is not None:
+            return self.groups.for_address(identity.address)
+        return group
 
     # -- the hot path ------------------------------------------------------------------
 
@@ -113,7 +188,8 @@ class Resolver:
         except wire.WireError:
             counters.formerr += 1
             return wire.error_response(data, wire.FORMERR, None, self.max_udp)
-        if not self.acl.allowed(host):
+        allowed, group, trusted = self.clients.get(host) or self.client(host)
+        if not allowed:
             counters.refused_acl += 1
             return wire.error_response(data, wire.REFUSED, query, self.max_udp)
         if query.flags & 0x7800:
@@ -124,26 +200,39 @@ class Resolver:
             return wire.error_response(data, wire.BADVERS, query, self.max_udp)
         if query.qclass != wire.CLASS_IN or query.qtype in (wire.TYPE_AXFR, wire.TYPE_IXFR):
             return wire.error_response(data, wire.REFUSED, query, self.max_udp)
-        query.key += self.tag
+        mono = time.monotonic()
+        if mono >= self.schedule_deadline:
+            self.tick()
+        if trusted and query.opt_len:
+            group = self.forwarded_group(data, query, group)
+        query.key += group.tag
+        query.group = group
         entry = self.cache.entries.get(query.key)
-        if entry is not None:
-            now = int(time.monotonic())
-            if now < entry.expires:
-                counters.cache_hits += 1
-                if entry.blocked_by is not None:
-                    counters.count_block(entry.blocked_by, entry.tier)  # type: ignore[arg-type]
-                return self.fit(render(entry, data, query.qname, now), query, tcp)
-        counters.cache_misses += 1
-        block = self.policy.decide(wire.name_labels(query.question[:-4]))
-        if block is not None:
-            now = int(time.monotonic())
-            entry = self._block(query, block, now)
+        now = int(mono)
+        if entry is not None and now < entry.expires:
+            counters.cache_hits += 1
+            if entry.blocked_by is not None:
+                counters.count_block(entry.blocked_by, entry.tier)  # type: ignore[arg-type]
             return self.fit(render(entry, data, query.qname, now), query, tcp)
+        counters.cache_misses += 1
+        qname = query.question[:-4]
+        block: Block | None
+        if qname in self.canaries:
+            block = Block("encrypted-dns-canary", "operator", NXDOMAIN_ACTION, 0)
+        else:
+            block = group.policy.decide(wire.name_labels(qname))
+        if block is not None:
+            entry = self._block(query, block, group, now)
+            return self.fit(render(entry, data, query.qname, now), query, tcp)
+        if group.safe:
+            query.rewrite = group.safe.get(qname)
         return query
 
-    def _block(self, query: wire.Query, block: Block, now: int) -> Entry:
+    def _block(self, query: wire.Query, block: Block, group: Group, now: int) -> Entry:
         """Build, cache and count the blocked answer for `query`."""
-        action = block.action if block.action is not None else self.block_action
+        action = block.action
+        if action is None:
+            action = group.action if group.action is not None else self.block_action
         entry = blocked_entry(
             query, action, self.block_ttl, self.sinkhole, block.ede, block.list_id, now
         )
@@ -197,6 +286,8 @@ class Resolver:
 
     async def _fetch(self, query: wire.Query) -> Entry | None:
         question = query.question
+        if query.rewrite is not None:
+            question = query.rewrite + question[-4:]
         try:
             raw = await self.forwarder.resolve(question, query.has_opt, query.do, query.cd)
         except UpstreamBusy:
@@ -207,19 +298,22 @@ class Resolver:
             log.debug("no upstream answered %s: %s", query.name_text(), exc)
             return None
         try:
+            if query.rewrite is not None:
+                raw = safe_search_answer(raw, query)
             parsed = wire.parse_answer(raw, query.qend)
         except wire.WireError as exc:
             self.counters.upstream_failures += 1
             log.warning("malformed upstream answer for %s: %s", query.name_text(), exc)
             return None
         self.counters.upstream_answers += 1
+        group: Group = query.group
         for target in parsed.targets:
             # CNAME cloaking: a tracker or a listed site behind an innocent-looking alias.
-            block = self.policy.decide(wire.name_labels(target))
+            block = group.policy.decide(wire.name_labels(target))
             if block is not None:
                 self.counters.blocked_cname += 1
-                return self._block(query, block, int(time.monotonic()))
-        return self._store(query, question, parsed)
+                return self._block(query, block, group, int(time.monotonic()))
+        return self._store(query, query.question, parsed)
 
     def _store(self, query: wire.Query, question: bytes, parsed: wire.ParsedAnswer) -> Entry:
         """Turn an upstream answer into a cache entry (and cache it when it may be cached)."""
@@ -272,3 +366,28 @@ class Resolver:
         if cacheable:
             self.cache.put(query.key, entry)
         return entry
+
+
+def safe_search_answer(raw: bytes, query: wire.Query) -> bytes:
+    """The answer for a safe-search name: a CNAME to the engine's safe host followed by that
+    host's records, so the very first query gets addresses. Built with dnslib (slow path)."""
+    import dnslib
+
+    try:
+        upstream = dnslib.DNSRecord.parse(raw)
+    except (dnslib.DNSError, struct.error, IndexError, ValueError) as exc:
+        raise wire.WireError(f"unreadable upstream answer: {exc}") from None
+    name = wire.name_to_text(query.question[:-4]) + "."
+    target = wire.name_to_text(query.rewrite or b"\x00") + "."
+    ttls = [rr.ttl for rr in upstream.rr] or [300]
+    reply = dnslib.DNSRecord(
+        dnslib.DNSHeader(id=0, qr=1, rd=1, ra=1, rcode=upstream.header.rcode),
+        q=dnslib.DNSQuestion(name, query.qtype, query.qclass),
+    )
+    reply.add_answer(dnslib.RR(name, dnslib.QTYPE.CNAME, ttl=min(ttls),
+                               rdata=dnslib.CNAME(target)))
+    for rr in upstream.rr:
+        reply.add_answer(rr)
+    for rr in upstream.auth:
+        reply.add_auth(rr)
+    return bytes(reply.pack())

@@ -210,6 +210,9 @@ class BlockingSettings:
     action: Literal["sinkhole", "nxdomain", "nodata", "refused"] = "sinkhole"
     ttl: float = duration(60)
     sinkhole: SinkholeSettings = field(default_factory=SinkholeSettings)
+    # NXDOMAIN for use-application-dns.net (Firefox) and mask(-h2).icloud.com (Private
+    # Relay), which tells those clients to use this resolver instead of bypassing it.
+    encrypted_dns_canaries: bool = True
 
     def validate(self) -> None:
         if not 0 <= self.ttl <= 86400:

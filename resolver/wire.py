@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 # Header flag bits (second and third byte of the header, as one 16-bit word).
 QR = 0x8000
@@ -85,6 +86,10 @@ class Query:
     edns_version: int
     question: bytes  # the question section in lowercase: what goes upstream
     key: bytes  # question + flags byte; the resolver appends its policy generation
+    opt_at: int = 0  # offset of the OPT record's options, when it has any
+    opt_len: int = 0
+    group: Any = None  # the client's group, set by the resolver
+    rewrite: bytes | None = None  # a safe-search target to answer through
 
     @property
     def cd(self) -> bool:
@@ -230,6 +235,7 @@ def parse_query(data: bytes) -> Query:
     udp_size = MIN_UDP
     do = False
     version = 0
+    opt_at = opt_len = 0
     if ancount or nscount:
         # Queries with answer or authority records are unusual (UPDATE, NOTIFY); we only
         # skip over them to reach a possible OPT.
@@ -250,11 +256,13 @@ def parse_query(data: bytes) -> Query:
             udp_size = max(rclass, MIN_UDP)
             version = (ttl >> 16) & 0xFF
             do = bool(ttl & DO_BIT)
+            opt_at = off - rdlen
+            opt_len = rdlen
     kflags = (KEY_OPT if has_opt else 0) | (KEY_DO if do else 0) | (KEY_CD if flags & CD else 0)
     question = data[12:qend].lower()
     return Query(
         msg_id, flags, qname, qtype, qclass, qend, has_opt, udp_size, do, version, question,
-        question + _FLAG_BYTES[kflags],
+        question + _FLAG_BYTES[kflags], opt_at, opt_len,
     )
 
 
@@ -390,3 +398,17 @@ def _soa_minimum(data: bytes, rdata: int) -> int:
     if off + 20 > len(data):
         raise WireError("SOA record is truncated")
     return int(_U32.unpack_from(data, off + 16)[0])
+
+
+def edns_options(data: bytes, at: int, length: int) -> list[tuple[int, bytes]]:
+    """The (code, value) pairs of an OPT record's options (slow path only)."""
+    out = []
+    end = at + length
+    while at + 4 <= end:
+        code, size = struct.unpack_from("!HH", data, at)
+        at += 4
+        if at + size > end:
+            break
+        out.append((code, data[at : at + size]))
+        at += size
+    return out

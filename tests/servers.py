@@ -33,6 +33,18 @@ ZONE = [
     '"alias.example.test. 300 IN CNAME www.example.test."',
     '"mixed.example.test. 600 IN A 192.0.2.12"',
     *[f"'big.example.test. 300 IN TXT {t}'" for t in BIG_TXT],
+    # Safe-search hosts and the engines' ordinary names, as the real ones answer.
+    '"www.google.com. 300 IN A 142.250.1.1"',
+    '"forcesafesearch.google.com. 300 IN A 216.239.38.120"',
+    '"forcesafesearch.google.com. 300 IN AAAA 2001:4860:4802:32::78"',
+    '"www.youtube.com. 300 IN A 142.250.1.2"',
+    '"restrict.youtube.com. 300 IN A 216.239.38.119"',
+    '"restrictmoderate.youtube.com. 300 IN A 216.239.38.120"',
+    '"www.bing.com. 300 IN A 13.107.1.1"',
+    '"strict.bing.com. 300 IN A 204.79.197.220"',
+    '"duckduckgo.com. 300 IN A 52.1.1.1"',
+    '"safe.duckduckgo.com. 300 IN A 52.142.124.215"',
+    '"use-application-dns.net. 300 IN A 192.0.2.53"',
 ]
 
 
@@ -106,6 +118,8 @@ class Unbound:
             "  edns-buffer-size: 1232",
             '  local-zone: "." static',
             '  local-zone: "test." static',
+            '  local-zone: "com." static',
+            '  local-zone: "net." static',
             *[f"  local-data: {rr}" for rr in ZONE],
             *self.extra,
             "remote-control:",

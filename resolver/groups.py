@@ -1,0 +1,304 @@
+"""Client groups and their schedules: who gets which lists, at what hour.
+
+Each group owns a Policy built from the mandatory lists, its own lists, the lists of its
+schedules whose window is open now, and the local overrides; and a cache tag that changes
+whenever that policy changes, so no cached answer crosses a window boundary or a list swap.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from resolver.policy import ACTION_CODES, Policy
+from resolver.settings import IPAddress, IPNetwork
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
+
+
+def parse_client(text: str) -> IPNetwork | str:
+    """A group member: a CIDR, an address, or a MAC address (normalised aa:bb:cc:dd:ee:ff)."""
+    text = str(text).strip().lower()
+    if _MAC.match(text):
+        return text.replace("-", ":")
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither a network (10.0.1.0/24), an address nor a MAC address "
+            "(aa:bb:cc:dd:ee:ff)"
+        ) from None
+
+
+def _parse_day(text: str) -> str:
+    day = str(text).strip().lower()[:3]
+    if day not in DAYS:
+        raise ValueError(f"{text!r} is not a day; write mon, tue, wed, thu, fri, sat or sun")
+    return day
+
+
+def _parse_hhmm(text: object) -> str:
+    if isinstance(text, int):  # YAML 1.1 reads 08:00 unquoted as sexagesimal minutes
+        text = f"{text // 60:02d}:{text % 60:02d}"
+    value = str(text).strip()
+    if value == "24:00":
+        return value
+    if not _HHMM.match(value):
+        raise ValueError(f"{text!r} is not a time of day; write it as \"HH:MM\", e.g. \"08:00\"")
+    return value
+
+
+@dataclass(slots=True)
+class ScheduleSettings:
+    """A window in which `lists` apply on top of the group's lists.
+
+    `days` are the days the window starts on; `from` after `to` is an overnight window that
+    ends on the next day.
+    """
+
+    days: list[str] = field(default_factory=lambda: list(DAYS), metadata={"parse": _parse_day})
+    start: str = field(default="00:00", metadata={"parse": _parse_hhmm, "key": "from"})
+    end: str = field(default="24:00", metadata={"parse": _parse_hhmm, "key": "to"})
+    lists: list[str] = field(default_factory=list)
+
+    def validate(self) -> None:
+        if not self.days:
+            raise ValueError("days is empty; name at least one day")
+        if not self.lists:
+            raise ValueError("lists is empty; a schedule adds lists during its window")
+
+    def is_open(self, now: datetime) -> bool:
+        """Whether the window is open at `now` (a naive or aware local time)."""
+        minute = now.hour * 60 + now.minute
+        start = _minutes(self.start)
+        end = _minutes(self.end)
+        today = DAYS[now.weekday()]
+        yesterday = DAYS[(now.weekday() - 1) % 7]
+        if start < end:
+            return today in self.days and start <= minute < end
+        if start == end:  # the whole day
+            return today in self.days
+        return (today in self.days and minute >= start) or (yesterday in self.days
+                                                             and minute < end)
+
+
+def _minutes(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+SafeSearchLevel = Literal["strict", "moderate", "off"]
+
+
+def _parse_safe_search(value: object) -> object:
+    if value == "strict" or value is True:
+        return SafeSearchSettings(google=True, bing=True, duckduckgo=True, youtube="strict")
+    if value in ("off", None, False):
+        return SafeSearchSettings()
+    if isinstance(value, dict):
+        unknown = set(value) - {"google", "bing", "duckduckgo", "youtube"}
+        if unknown:
+            raise ValueError(f"unknown key {sorted(unknown)[0]!r}; the keys here are: "
+                             "bing, duckduckgo, google, youtube")
+        youtube = value.get("youtube", "off")
+        if youtube is True:
+            youtube = "strict"
+        if youtube is False:
+            youtube = "off"
+        if youtube not in ("strict", "moderate", "off"):
+            raise ValueError(f"youtube: {youtube!r} is not one of: strict, moderate, off")
+        flags = {}
+        for engine in ("google", "bing", "duckduckgo"):
+            v = value.get(engine, False)
+            if not isinstance(v, bool):
+                raise ValueError(f"{engine}: expected true or false, got {v!r}")
+            flags[engine] = v
+        return SafeSearchSettings(youtube=youtube, **flags)
+    raise ValueError(f"{value!r}: write safe_search: strict, or a mapping such as "
+                     "{google: true, bing: true, duckduckgo: true, youtube: moderate}")
+
+
+@dataclass(slots=True)
+class SafeSearchSettings:
+    google: bool = False
+    bing: bool = False
+    duckduckgo: bool = False
+    youtube: SafeSearchLevel = "off"
+
+    @property
+    def enabled(self) -> bool:
+        return self.google or self.bing or self.duckduckgo or self.youtube != "off"
+
+
+@dataclass(slots=True)
+class GroupSettings:
+    """`groups[]`: a set of clients and the operator/family lists they get."""
+
+    name: str
+    clients: list[IPNetwork | str] = field(default_factory=list,
+                                           metadata={"parse": parse_client})
+    lists: list[str] = field(default_factory=list)
+    schedules: list[ScheduleSettings] = field(default_factory=list)
+    safe_search: SafeSearchSettings = field(default_factory=SafeSearchSettings,
+                                            metadata={"parse": _parse_safe_search})
+    action: Literal["sinkhole", "nxdomain", "nodata", "refused"] | None = None
+
+    def validate(self) -> None:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$", self.name):
+            raise ValueError(f"group name {self.name!r} must be letters, digits, ' ', '.', "
+                             "'_' or '-'")
+
+
+@dataclass
+class Group:
+    """A group at run time: its current policy and the cache tag of that policy."""
+
+    settings: GroupSettings
+    index: int
+    policy: Policy
+    open_windows: tuple[bool, ...]
+    tag: bytes = b""
+    action: int | None = None
+    safe: dict[bytes, bytes] = field(default_factory=dict)  # qname wire -> target wire
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+
+PolicyFactory = Callable[[Sequence[str] | None], Policy]  # list ids (None: all) -> Policy
+
+
+class GroupTable:
+    """Maps clients to groups (longest prefix for addresses, exact for MACs)."""
+
+    def __init__(self, groups: Sequence[Group], default: Group) -> None:
+        self.groups = list(groups)
+        self.default = default
+        nets: list[tuple[IPNetwork, Group]] = []
+        self.by_mac: dict[str, Group] = {}
+        for group in self.groups:
+            for member in group.settings.clients:
+                if isinstance(member, str):
+                    self.by_mac[member] = group
+                else:
+                    nets.append((member, group))
+        nets.sort(key=lambda item: -item[0].prefixlen)
+        self.v4 = [(n, g) for n, g in nets if n.version == 4]
+        self.v6 = [(n, g) for n, g in nets if n.version == 6]
+        self._cache: dict[str, Group] = {}
+
+    def for_address(self, host: str) -> Group:
+        group = self._cache.get(host)
+        if group is None:
+            group = self._lookup(host)
+            if len(self._cache) > 65536:
+                self._cache.clear()
+            self._cache[host] = group
+        return group
+
+    def _lookup(self, host: str) -> Group:
+        try:
+            ip: IPAddress = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return self.default
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        for net, group in self.v4 if ip.version == 4 else self.v6:
+            if ip in net:
+                return group
+        return self.default
+
+    def for_mac(self, mac: str) -> Group | None:
+        return self.by_mac.get(mac)
+
+
+def build_groups(
+    settings: Sequence[GroupSettings],
+    make_policy: PolicyFactory,
+    safe_search_map: Callable[[SafeSearchSettings], dict[bytes, bytes]],
+    now: datetime,
+    generation: int,
+) -> GroupTable:
+    """The run-time groups. Without any group configured, one implicit group gets every list.
+
+    A client in no group gets the group named `default`, else the mandatory lists and the
+    local overrides only.
+    """
+    groups = []
+    for index, gs in enumerate(settings):
+        groups.append(_make_group(gs, index + 1, make_policy, safe_search_map, now, generation))
+    named_default = next((g for g in groups if g.name == "default"), None)
+    if named_default is not None:
+        default = named_default
+    elif not settings:
+        default = Group(GroupSettings(name="all"), 0, make_policy(None), ())
+        default.tag = _tag(generation, 0, 0)
+    else:
+        default = Group(GroupSettings(name="(no group)"), 0, make_policy([]), ())
+        default.tag = _tag(generation, 0, 0)
+    return GroupTable(groups, default)
+
+
+def _make_group(gs: GroupSettings, index: int, make_policy: PolicyFactory,
+                safe_search_map: Callable[[SafeSearchSettings], dict[bytes, bytes]],
+                now: datetime, generation: int) -> Group:
+    windows = tuple(s.is_open(now) for s in gs.schedules)
+    group = Group(gs, index, make_policy(active_lists(gs, windows)), windows)
+    group.action = ACTION_CODES[gs.action] if gs.action else None
+    group.safe = safe_search_map(gs.safe_search) if gs.safe_search.enabled else {}
+    group.tag = _tag(generation, index, 0)
+    return group
+
+
+def active_lists(gs: GroupSettings, windows: Sequence[bool]) -> list[str]:
+    """The group's list ids plus those of its open schedule windows."""
+    ids = list(gs.lists)
+    for schedule, is_open in zip(gs.schedules, windows, strict=True):
+        if is_open:
+            ids.extend(i for i in schedule.lists if i not in ids)
+    return ids
+
+
+def _tag(generation: int, index: int, epoch: int) -> bytes:
+    return struct.pack("!IHH", generation & 0xFFFFFFFF, index & 0xFFFF, epoch & 0xFFFF)
+
+
+def tick(table: GroupTable, make_policy: PolicyFactory, now: datetime) -> list[str]:
+    """Re-evaluate every schedule at `now`; rebuild (and re-tag) groups whose windows changed.
+
+    Returns the names of the groups that changed.
+    """
+    changed = []
+    for group in table.groups:
+        windows = tuple(s.is_open(now) for s in group.settings.schedules)
+        if windows == group.open_windows:
+            continue
+        group.open_windows = windows
+        group.policy = make_policy(active_lists(group.settings, windows))
+        generation, index, epoch = struct.unpack("!IHH", group.tag)
+        group.tag = _tag(generation, index, epoch + 1)
+        changed.append(group.name)
+    return changed
+
+
+def next_minute(now: datetime) -> datetime:
+    """The start of the next minute: when a schedule window can next open or close."""
+    return now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+def parse_at(text: str) -> datetime:
+    """`--at 2026-11-23T09:30` for `straja check`."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time; write it like 2026-11-23T09:30") from None
+
+
