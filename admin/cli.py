@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from admin.commands import check, config_cmd, keys, lists, lists_manage, serve
+from admin.commands import check, config_cmd, keys, lists, lists_manage, selftest, serve
 
 
 @click.group()
@@ -18,6 +18,7 @@ main.add_command(config_cmd.config)
 main.add_command(keys.keys)
 main.add_command(lists.lists)
 main.add_command(check.check)
+main.add_command(selftest.selftest)
 lists.lists.add_command(lists_manage.update)
 lists.lists.add_command(lists_manage.import_)
 lists.lists.add_command(lists_manage.status)

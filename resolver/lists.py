@@ -16,7 +16,7 @@ from blocklists.spec import ListSpec
 from blocklists.store import ListStore, open_active
 from blocklists.trie import CompiledList
 from resolver.core import Resolver
-from resolver.policy import Policy, build_policy
+from resolver.policy import policy_factory
 from resolver.settings import LocalSettings
 
 log = logging.getLogger("straja.lists")
@@ -46,20 +46,9 @@ class ListWatcher:
         """(Re)open every active list and swap the policy; old maps close after the swap."""
         self.stamp = self.store.generation_stamp()
         opened = open_active(self.store, self.specs)
-        specs = list(self.specs)
-        local = self.local
-
-        def make_policy(ids: Sequence[str] | None) -> Policy:
-            chosen = [
-                s for s in specs
-                if ids is None or s.id in ids
-                or (s.id in opened and opened[s.id].header.tier == "mandatory")
-            ]
-            return build_policy(chosen, opened, local.allow, local.deny)
-
         old = self.opened
         self.opened = opened
-        self.resolver.set_policy_factory(make_policy)
+        self.resolver.set_policy_factory(policy_factory(self.specs, opened, self.local))
         for lst in old.values():
             lst.close()
         self.missing_mandatory = [

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from blocklists.spec import TIER_RANK, ListSpec
 from blocklists.trie import ACTION_NODATA, ACTION_NXDOMAIN, CompiledList, Match
+from resolver.settings import LocalSettings
 
 log = logging.getLogger("straja.policy")
 
@@ -163,3 +164,24 @@ def build_policy(
         action = ACTION_CODES[spec.action] if spec.action else None
         active.append(ActiveList(spec.id, lst.header.tier, action, lst.lookup))
     return Policy(active, SuffixSet(allow), SuffixSet(deny))
+
+
+def policy_factory(
+    specs: Sequence[ListSpec], opened: dict[str, CompiledList], local: LocalSettings
+) -> Callable[[Sequence[str] | None], Policy]:
+    """What groups build their policies with: given a group's list ids (None: every list),
+    a Policy of those lists, every list whose signed header says mandatory, and the local
+    overrides."""
+    specs = list(specs)
+
+    def make_policy(ids: Sequence[str] | None) -> Policy:
+        chosen = [
+            s
+            for s in specs
+            if ids is None
+            or s.id in ids
+            or (s.id in opened and opened[s.id].header.tier == "mandatory")
+        ]
+        return build_policy(chosen, opened, local.allow, local.deny)
+
+    return make_policy

@@ -228,3 +228,72 @@ def test_cached_decisions_do_not_cross_a_window_boundary(tmp_path: Path, monkeyp
     r.schedule_deadline = 0  # the monotonic clock reached the boundary
     after = r.answer_fast(packet, "127.0.0.1", False)
     assert isinstance(after, Query)  # the window closed: forwarded, not the cached block
+
+
+def test_check_explains_group_window_list_tier_and_action(straja_factory, unbound,
+                                                         lists) -> None:
+    specs, files = lists
+    specs[0]["action"] = "nodata"  # games
+    s = straja_factory({
+        "upstreams": [unbound.address], "lists": specs, "timezone": "Europe/Chisinau",
+        "groups": [
+            {"name": "students", "clients": ["10.0.1.0/24", "aa:bb:cc:dd:ee:01"],
+             "lists": ["adult"], "action": "nxdomain",
+             "schedules": [{"days": ["mon"], "from": "22:00", "to": "07:00",
+                            "lists": ["games", "social"]}]},
+        ],
+    }, start=False)
+    s.write_config()
+    for path in files.values():
+        straja_cli("lists", "import", str(path), "--config", str(s.config_path))
+
+    def check(*args: str) -> tuple[int, str]:
+        run = straja_cli("check", *args, "--config", str(s.config_path))
+        return run.returncode, run.stdout + run.stderr
+
+    code, out = check("social.example.test", "--client", "10.0.1.7", "--at", "2026-11-24T06:30")
+    assert code == 3, out
+    assert "group students" in out and "open window: mon 22:00-07:00" in out
+    assert "blocked by social (operator tier): NXDOMAIN (action from group)" in out
+    code, out = check("games.example.test", "--client", "AA:BB:CC:DD:EE:01",
+                      "--at", "2026-11-23T23:00")
+    assert "blocked by games (operator tier): NODATA" in out and "action from list" in out
+    code, out = check("games.example.test", "--client", "10.0.1.7", "--at", "2026-11-24T07:00")
+    assert code == 0 and "allowed" in out and "open window" not in out
+    code, out = check("abuse.example.test", "--client", "192.0.2.1")
+    assert code == 3 and "group (no group)" in out and "blocked by law (mandatory tier)" in out
+    code, out = check("use-application-dns.net")
+    assert code == 3 and "encrypted-DNS canary" in out
+    code, out = check("x.test", "--at", "yesterday")
+    assert code == 1 and "--at" in out
+
+
+def test_selftest_resolves_canaries_through_the_running_server(straja_factory, unbound,
+                                                              tmp_path: Path) -> None:
+    d = tmp_path / "p2"
+    d.mkdir()
+    pub = Publisher(d)
+    hot = pub.compile("hotline", ["abuse.example.test"], 3, tier="mandatory", hashed=True,
+                      canaries=("canary.hotline.example.test",))
+    fam = pub.compile("family", ["adult.example.test"], 1, tier="family",
+                      canaries=("canary.family.example.test",))
+    specs = [
+        {"id": "hotline", "source": str(hot), "tier": "mandatory", "keys": [pub.key]},
+        {"id": "family", "source": str(fam), "tier": "family", "keys": [pub.key]},
+        {"id": "missing", "source": "/nowhere.sl", "tier": "mandatory", "keys": [pub.key]},
+    ]
+    s = straja_factory({"upstreams": [unbound.address], "lists": specs, "groups": [
+        {"name": "kids", "clients": ["10.9.0.0/16"], "lists": ["family"]}]}, start=False)
+    s.write_config()
+    for path in (hot, fam):
+        straja_cli("lists", "import", str(path), "--config", str(s.config_path))
+    s.start()
+    run = straja_cli("selftest", "--config", str(s.config_path))
+    out = run.stdout
+    assert "PASS  hotline [mandatory] serial 3: 1 canary name(s) blocked" in out, out
+    assert "SKIP  family [family]: not applied to this machine's group" in out
+    assert "FAIL  missing [mandatory]: no active version" in out
+    assert run.returncode == 1
+    s.stop()
+    down = straja_cli("selftest", "--config", str(s.config_path), "--timeout", "0.3")
+    assert down.returncode == 2 and "does not answer" in down.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -11,7 +13,9 @@ from blocklists.errors import InvalidNameError, ListError
 from blocklists.names import normalise_name
 from blocklists.store import ListStore
 from blocklists.trie import ACTION_NAMES, CompiledList, name_to_labels
-from resolver.policy import ACTION_CODES, SuffixSet, build_policy
+from resolver.explain import decide
+from resolver.groups import parse_at
+from resolver.policy import SuffixSet
 
 _ANSWERS = {
     "sinkhole": "the sinkhole address ({ipv4} for A, {ipv6} for AAAA; NODATA for other types)",
@@ -25,12 +29,21 @@ _EDE = {"mandatory": "16 Censored", "operator": "15 Blocked", "family": "17 Filt
 @click.command("check")
 @click.argument("name")
 @config_option
-def check(name: str, config_path: str) -> None:
-    """Say which lists match NAME, which entry and tier, and what answer a client gets.
+@click.option("--client", help="The client's IP or MAC address (default: a client in no group).")
+@click.option("--at", "at_text", metavar="TIME",
+              help="When, e.g. 2026-11-23T09:30 (in the config's timezone; default: now).")
+def check(name: str, config_path: str, client: str | None, at_text: str | None) -> None:
+    """Say which lists match NAME, which entry and tier, and what answer a client gets:
+    group, open schedule window, list, tier and action.
 
     Exit 0 when the name is allowed, 3 when it is blocked.
     """
     config = load_or_exit(config_path)
+    try:
+        at = parse_at(at_text) if at_text else None
+    except ValueError as exc:
+        click.echo(f"straja: --at: {exc}", err=True)
+        sys.exit(1)
     try:
         normal = normalise_name(name)
     except InvalidNameError as exc:
@@ -72,19 +85,31 @@ def check(name: str, config_path: str) -> None:
         click.echo("  local.allow: allows (beats operator and family lists, never mandatory)")
     if deny.match(labels):
         click.echo("  local.deny: blocks (as an operator list)")
-    policy = build_policy(config.lists, opened, config.local.allow, config.local.deny)
-    block = policy.decide(labels)
+    tz = ZoneInfo(config.timezone) if config.timezone else None
+    moment = datetime.now(tz).astimezone(tz) if at is None else at
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz) if tz else moment.astimezone()
+    decision = decide(config, opened, normal, client, moment)
     for lst in opened.values():
         lst.close()
+    who = f"client {client}" if client else "a client in no group"
+    click.echo(f"{who} at {moment.strftime('%a %Y-%m-%d %H:%M %Z')}: group {decision.group}")
+    for window in decision.open_windows:
+        click.echo(f"  open window: {window}")
+    if decision.canary:
+        click.echo("answer: NXDOMAIN (encrypted-DNS canary: clients keep using this resolver)")
+        sys.exit(3)
+    block = decision.block
     if block is None:
-        click.echo("answer: allowed, forwarded to the upstreams")
+        if decision.rewrite:
+            click.echo(f"answer: safe search: CNAME {decision.rewrite} and its addresses")
+        else:
+            click.echo("answer: allowed, forwarded to the upstreams")
         sys.exit(0)
-    action_code = block.action if block.action is not None else ACTION_CODES[
-        config.blocking.action]
-    action = next(k for k, v in ACTION_CODES.items() if v == action_code)
+    action = decision.action or config.blocking.action
     answer = _ANSWERS[action].format(ipv4=config.blocking.sinkhole.ipv4,
                                      ipv6=config.blocking.sinkhole.ipv6 or "NODATA")
-    click.echo(f"answer: blocked by {block.list_id} ({block.tier} tier): {answer}, "
-               f"TTL {int(config.blocking.ttl)}s, EDE {_EDE[block.tier]} "
-               f"when the query carries EDNS")
+    click.echo(f"answer: blocked by {block.list_id} ({block.tier} tier): {answer} "
+               f"(action from {decision.action_from}), TTL {int(config.blocking.ttl)}s, "
+               f"EDE {_EDE[block.tier]} when the query carries EDNS")
     sys.exit(3)
