@@ -72,6 +72,16 @@ class LogSettings:
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+BUILTIN = "builtin:"
+
+
+def builtin_list_path(name: str) -> Path:
+    """The file of a list shipped with Straja (`source: builtin:doh-resolvers`)."""
+    import blocklists
+
+    return Path(blocklists.__file__).parent / "builtin" / f"{name}.txt"
+
+
 def _parse_upstream(text: str) -> HostPort:
     return HostPort.parse(text, default_port=53)
 
@@ -130,7 +140,9 @@ class Config:
             return
         base = Path(self.source).resolve().parent
         for spec in self.lists:
-            if not spec.is_url and not Path(spec.source).is_absolute():
+            if spec.source.startswith(BUILTIN):
+                spec.source = str(builtin_list_path(spec.source[len(BUILTIN):]))
+            elif not spec.is_url and not Path(spec.source).is_absolute():
                 spec.source = str(base / spec.source)
             spec.keys = [
                 str(base / k) if k.endswith(".pub") and not Path(k).is_absolute() else k

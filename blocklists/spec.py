@@ -51,6 +51,20 @@ class ListSpec:
             raise ValueError(f"list {self.id}: source is empty")
         if self.source.startswith("http://"):
             raise ValueError(f"list {self.id}: fetch lists over https, not http")
+        if self.source.startswith("builtin:"):
+            from pathlib import Path
+
+            import blocklists
+
+            name = self.source[len("builtin:"):]
+            builtin = Path(blocklists.__file__).parent / "builtin"
+            if not (builtin / f"{name}.txt").is_file():
+                known = ", ".join(sorted(p.stem for p in builtin.glob("*.txt")))
+                raise ValueError(f"list {self.id}: there is no built-in list {name!r}; "
+                                 f"built-in lists: {known}")
+            if self.format == "compiled":
+                raise ValueError(f"list {self.id}: built-in lists are sources; add "
+                                 "format: domains")
 
     @property
     def is_url(self) -> bool:

@@ -297,3 +297,18 @@ def test_selftest_resolves_canaries_through_the_running_server(straja_factory, u
     s.stop()
     down = straja_cli("selftest", "--config", str(s.config_path), "--timeout", "0.3")
     assert down.returncode == 2 and "does not answer" in down.stderr
+
+
+def test_builtin_doh_resolver_list_blocks_bypass_hosts(straja_factory, unbound) -> None:
+    s = straja_factory({"upstreams": [unbound.address], "lists": [
+        {"id": "doh-bypass", "source": "builtin:doh-resolvers", "format": "domains",
+         "tier": "operator", "signed": False}]})
+    run = straja_cli("lists", "update", "--config", str(s.config_path))
+    assert run.returncode == 0, run.stderr
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not _ids(s.query("dns.google", "A", use_edns=0)):
+        time.sleep(0.1)
+    assert _ids(s.query("dns.google", "A", use_edns=0)) == [(15, "doh-bypass")]
+    assert _ids(s.query("mozilla.cloudflare-dns.com", "AAAA", use_edns=0)) == [(15, "doh-bypass")]
