@@ -29,8 +29,14 @@ class Entry:
     stale_until: int  # after this the entry is useless even for serve-stale
     qend: int
     size: int = field(default=0)
-    blocked_by: str | None = None  # the list id, for blocked answers (counted on every hit)
-    tier: str | None = None
+    blocked_by: str | None = None  # the list id, for blocked answers
+    box: list[int] | None = None  # that list's hit counter, bumped on every hit
+    # The answer as of `aged_at` seconds after storing, split around the question name so a
+    # hit is four concatenations: ID + (flags..counts for RD=0 / RD=1) + client's name + tail.
+    aged_at: int = -1
+    head_rd0: bytes = b""
+    head_rd1: bytes = b""
+    tail: bytes = b""
 
 
 class AnswerCache:
@@ -81,27 +87,39 @@ class AnswerCache:
             self.evictions += 1
 
 
+def age_entry(entry: Entry, age: int) -> None:
+    """Prepare the entry's pieces with every TTL counted down by `age` seconds."""
+    wire = entry.wire
+    if age > 0 and entry.ttl_offsets:
+        buf = bytearray(wire)
+        pack = _U32.pack_into
+        for off, ttl in zip(entry.ttl_offsets, entry.ttls, strict=True):
+            pack(buf, off, ttl - age if ttl > age else 0)
+        wire = bytes(buf)
+    flags = wire[2] & 0xFE
+    entry.head_rd0 = bytes((flags,)) + wire[3:12]
+    entry.head_rd1 = bytes((flags | 1,)) + wire[3:12]
+    entry.tail = wire[entry.qend - 4 :]
+    entry.aged_at = age
+
+
 def render(entry: Entry, query_head: bytes, qname: bytes, now: int, stale_ttl: int = 0) -> bytes:
     """The cached answer for one client: its ID and RD bit, its letter case, TTLs by age.
 
-    `query_head` is the first 4 bytes of the client's query; `stale_ttl`, when non-zero,
-    replaces every TTL (RFC 8767 serves stale data with a short TTL, 30 s recommended).
+    `query_head` is the start of the client's query (at least 3 bytes); `qname` its name as
+    sent. `stale_ttl`, when non-zero, replaces every TTL (RFC 8767 serves stale data with a
+    short TTL, 30 s recommended).
     """
-    wire = entry.wire
-    age = now - entry.stored
-    rd = query_head[2] & 0x01
-    flags_hi = (wire[2] & 0xFE) | rd
-    head = query_head[0:2] + bytes((flags_hi,)) + wire[3:12]
-    if not entry.ttl_offsets or (age <= 0 and not stale_ttl):
-        return head + qname + wire[12 + len(qname) :]
-    buf = bytearray(wire)
-    buf[0:12] = head
-    buf[12 : 12 + len(qname)] = qname
-    pack = _U32.pack_into
     if stale_ttl:
+        buf = bytearray(entry.wire)
         for off in entry.ttl_offsets:
-            pack(buf, off, stale_ttl)
-    else:
-        for off, ttl in zip(entry.ttl_offsets, entry.ttls, strict=True):
-            pack(buf, off, ttl - age if ttl > age else 0)
-    return bytes(buf)
+            _U32.pack_into(buf, off, stale_ttl)
+        buf[0:2] = query_head[0:2]
+        buf[2] = (buf[2] & 0xFE) | (query_head[2] & 1)
+        buf[12 : 12 + len(qname)] = qname
+        return bytes(buf)
+    age = now - entry.stored
+    if age != entry.aged_at:
+        age_entry(entry, age)
+    head = entry.head_rd1 if query_head[2] & 1 else entry.head_rd0
+    return query_head[0:2] + head + qname + entry.tail

@@ -1,8 +1,13 @@
-"""Per-worker counters: plain integers, bumped on the query path, collected by the control plane."""
+"""Per-worker counters: plain integers, bumped on the query path, collected by the control plane.
+
+Blocked answers are counted per list in a one-element list (a "box") that the cache entry
+holds, so a cached block costs one increment; tier totals are summed when collected.
+Mandatory hits are counted like any other and never logged with a client's identity.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(slots=True)
@@ -26,24 +31,30 @@ class Counters:
     stale_served: int = 0
     tcp_connections: int = 0
     tcp_refused: int = 0
-    blocked: int = 0
-    blocked_mandatory: int = 0
-    blocked_operator: int = 0
-    blocked_family: int = 0
     blocked_cname: int = 0
-    list_hits: dict[str, int] = field(default_factory=dict)
+    list_hits: dict[str, list[int]] = field(default_factory=dict)
+    list_tiers: dict[str, str] = field(default_factory=dict)
 
-    def count_block(self, list_id: str, tier: str) -> None:
-        """One blocked answer; mandatory hits are counted, never logged with a client."""
-        self.blocked += 1
-        if tier == "mandatory":
-            self.blocked_mandatory += 1
-        elif tier == "operator":
-            self.blocked_operator += 1
-        else:
-            self.blocked_family += 1
-        self.list_hits[list_id] = self.list_hits.get(list_id, 0) + 1
+    def box(self, list_id: str, tier: str) -> list[int]:
+        """The hit counter of a list, created on first use."""
+        box = self.list_hits.get(list_id)
+        if box is None:
+            box = self.list_hits[list_id] = [0]
+            self.list_tiers[list_id] = tier
+        return box
 
-    def snapshot(self) -> dict[str, int]:
-        """A copy to hand to the control plane."""
-        return asdict(self)
+    def snapshot(self) -> dict[str, object]:
+        """A copy to hand to the control plane, with blocked totals per tier."""
+        out: dict[str, object] = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in ("list_hits", "list_tiers")
+        }
+        per_list = {list_id: box[0] for list_id, box in self.list_hits.items()}
+        tiers = {"mandatory": 0, "operator": 0, "family": 0}
+        for list_id, hits in per_list.items():
+            tiers[self.list_tiers[list_id]] += hits
+        out["blocked"] = sum(tiers.values())
+        out.update({f"blocked_{tier}": hits for tier, hits in tiers.items()})
+        out["list_hits"] = per_list
+        return out
