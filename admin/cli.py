@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from admin.commands import check, config_cmd, keys, lists, lists_manage, selftest, serve
+from admin.commands import (
+    check,
+    config_cmd,
+    keys,
+    lists,
+    lists_manage,
+    selftest,
+    serve,
+    stats_cmd,
+)
 
 
 @click.group()
@@ -19,6 +28,7 @@ main.add_command(keys.keys)
 main.add_command(lists.lists)
 main.add_command(check.check)
 main.add_command(selftest.selftest)
+main.add_command(stats_cmd.stats_command)
 lists.lists.add_command(lists_manage.update)
 lists.lists.add_command(lists_manage.import_)
 lists.lists.add_command(lists_manage.status)

@@ -41,7 +41,9 @@ class Supervisor:
                 if index == LIST_PROCESS:
                     code = run_refresher_process(self.config)
                 else:
-                    code = run_worker(self.config, reuse_port=True, refresh_lists=False)
+                    code = run_worker(
+                        self.config, reuse_port=True, refresh_lists=False, index=index
+                    )
             finally:
                 os._exit(code)
         self.children[pid] = index

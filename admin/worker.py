@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from admin import stats
 from admin.config import Config, ConfigError, load_config
 from admin.logs import setup_logging
 from admin.refresher import Refresher
@@ -17,7 +18,9 @@ EXIT_OK = 0
 EXIT_CANNOT_LISTEN = 1
 
 
-def run_worker(config: Config, reuse_port: bool = False, refresh_lists: bool = True) -> int:
+def run_worker(
+    config: Config, reuse_port: bool = False, refresh_lists: bool = True, index: int = 0
+) -> int:
     """Serve until SIGTERM or SIGINT; returns the process exit code.
 
     uvloop runs the loop when it is installed (`pip install straja[fast]`).
@@ -25,13 +28,14 @@ def run_worker(config: Config, reuse_port: bool = False, refresh_lists: bool = T
     try:
         import uvloop  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
-        return asyncio.run(_serve(config, reuse_port, refresh_lists))
+        return asyncio.run(_serve(config, reuse_port, refresh_lists, index))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(_serve(config, reuse_port, refresh_lists))
+        return runner.run(_serve(config, reuse_port, refresh_lists, index))
 
 
-async def _serve(config: Config, reuse_port: bool, refresh_lists: bool) -> int:
+async def _serve(config: Config, reuse_port: bool, refresh_lists: bool, index: int) -> int:
     server = DnsServer(config, reuse_port=reuse_port)
+    stats.restore(server.resolver.counters, config.state_path, index)
     try:
         await server.start()
     except OSError as exc:
@@ -42,6 +46,7 @@ async def _serve(config: Config, reuse_port: bool, refresh_lists: bool) -> int:
     reloads: set[asyncio.Task[None]] = set()
     refresher = Refresher(config) if refresh_lists else None
     refresh_task = loop.create_task(refresher.run()) if refresher is not None else None
+    stats_task = loop.create_task(stats.writer(server.resolver.counters, config.state_path, index))
 
     async def reload() -> None:
         try:
@@ -69,4 +74,6 @@ async def _serve(config: Config, reuse_port: bool, refresh_lists: bool) -> int:
     if refresh_task is not None:
         refresh_task.cancel()
     await server.stop()
+    stats_task.cancel()
+    await asyncio.gather(stats_task, return_exceptions=True)
     return EXIT_OK

@@ -175,3 +175,32 @@ def test_workers_share_the_port_and_a_dead_worker_is_restarted(straja_factory, u
     assert restarted != workers[0] and restarted in _children(s.proc.pid)
     assert s.query("mixed.example.test", "A").rcode() == dns.rcode.NOERROR
     assert s.stop() == 0
+
+
+def test_counters_of_all_workers_are_summed(straja_factory, unbound, tmp_path) -> None:
+    from tests.listtools import Publisher, straja_cli
+
+    pub = Publisher(tmp_path)
+    lst = pub.compile("school", ["games.example.test"], 1)
+    s = straja_factory({"upstreams": [unbound.address], "dns": {"workers": 2},
+                        "lists": [{"id": "school", "source": str(lst), "tier": "operator",
+                                   "keys": [pub.key]}]})
+    import json
+
+    sent = 0
+    for i in range(60):
+        s.query("games.example.test" if i % 3 == 0 else "www.example.test", "A")
+        sent += 1
+    deadline = time.monotonic() + 10
+    total: dict = {}
+    while time.monotonic() < deadline:
+        run = straja_cli("stats", "--config", str(s.config_path), "--json")
+        total = json.loads(run.stdout)
+        if total.get("queries", 0) >= sent + 1 and total["workers"] == 2:
+            break
+        time.sleep(0.5)
+    # Every query counted once, by whichever worker SO_REUSEPORT gave it to.
+    assert total["workers"] == 2
+    assert total["queries"] >= sent  # plus the readiness probes
+    assert total["list_hits"] == {"school": 20}
+    assert total["blocked_operator"] == 20 and total["blocked_mandatory"] == 0
