@@ -298,6 +298,7 @@ def test_every_answer_is_self_contained_and_sends_the_security_headers(start) ->
             )
             assert headers["referrer-policy"] == "no-referrer"
             assert headers["x-content-type-options"] == "nosniff"
+            assert headers["server"] == "Straja"
             assert headers["content-type"] == "text/html; charset=utf-8"
         assert '<meta name="viewport"' in text
         # Nothing loads from elsewhere: no scripts, stylesheets, images, fonts or frames.

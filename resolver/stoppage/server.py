@@ -51,6 +51,7 @@ SECURITY_HEADERS = {
     ),
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
+    "Server": "Straja",  # not aiohttp's name and version
 }
 
 class _NoClientAddress(logging.Filter):
