@@ -257,13 +257,24 @@ def _adblock_rule(line: str) -> Rule:
 _TTL = re.compile(r"\d+|(?:\d+[smhdwSMHDW])+")
 _CLASSES = frozenset({"IN", "CH", "HS", "CS", "ANY"})
 _RPZ_TRIGGERS = frozenset({"rpz-ip", "rpz-nsip", "rpz-nsdname", "rpz-client-ip"})
+
+
+def _rpz_block(action: int) -> tuple[int, int]:
+    """(flags for the owner itself, flags for a `*.` owner) of a block with `action`."""
+    return (
+        EXACT_BLOCK | action << EXACT_ACTION_SHIFT,
+        SUBTREE_BLOCK | action << SUBTREE_ACTION_SHIFT,
+    )
+
+
+_RPZ_DEFAULT_BLOCK = _rpz_block(ACTION_DEFAULT)
 # CNAME targets with a meaning in RPZ; any other target is local data, which Straja
 # replaces by its own block answer (the default action).
-_RPZ_CNAME_ACTIONS = {
-    ".": (False, ACTION_NXDOMAIN),
-    "*.": (False, ACTION_NODATA),
-    "rpz-passthru.": (True, ACTION_DEFAULT),
-    "rpz-drop.": (False, ACTION_DEFAULT),
+_RPZ_CNAME_FLAGS = {
+    ".": _rpz_block(ACTION_NXDOMAIN),
+    "*.": _rpz_block(ACTION_NODATA),
+    "rpz-passthru.": (EXACT_ALLOW, SUBTREE_ALLOW),
+    "rpz-drop.": _RPZ_DEFAULT_BLOCK,
 }
 
 
@@ -382,9 +393,10 @@ def _rpz_record(zone: _Zone, tokens: list[str], continued: bool) -> Rule | None:
         zone.owner = owner
         fields = tokens[1:]
     index = 0
-    while index < len(fields) and (
-        fields[index].upper() in _CLASSES or _TTL.fullmatch(fields[index])
-    ):
+    # A TTL starts with a digit and a type never does; classes are a handful of words.
+    while index < len(fields) and (fields[index][0].isdigit() or fields[index].upper() in _CLASSES):
+        if fields[index][0].isdigit() and not _TTL.fullmatch(fields[index]):
+            raise _Bad(f"'{fields[index]}' is neither a TTL nor a record type.")
         index += 1
     if index >= len(fields):
         raise _Bad("No record type after the owner name.")
@@ -399,25 +411,19 @@ def _rpz_record(zone: _Zone, tokens: list[str], continued: bool) -> Rule | None:
         raise _Unsupported()  # data at the apex of the policy zone itself
     if rtype in ("SOA", "NS"):
         raise _Unsupported()
-    if name.rsplit(".", 1)[-1] in _RPZ_TRIGGERS:
+    if "rpz-" in name and name.rsplit(".", 1)[-1] in _RPZ_TRIGGERS:
         raise _Unsupported()  # IP, NSIP, NSDNAME and client-IP triggers
-    allow, action = False, ACTION_DEFAULT
+    flags = _RPZ_DEFAULT_BLOCK
     if rtype == "CNAME":
         if not rdata:
             raise _Bad("A CNAME without a target.")
         target = rdata[0].lower()
         if target == "rpz-tcp-only.":
             raise _Unsupported()
-        allow, action = _RPZ_CNAME_ACTIONS.get(target, (False, ACTION_DEFAULT))
+        flags = _RPZ_CNAME_FLAGS.get(target, _RPZ_DEFAULT_BLOCK)
     if name == "*":
         raise _Bad("A wildcard for every name ('*' at the apex) is not allowed.")
-    if allow:
-        return _wildcard_rule(name, EXACT_ALLOW, SUBTREE_ALLOW)
-    return _wildcard_rule(
-        name,
-        EXACT_BLOCK | action << EXACT_ACTION_SHIFT,
-        SUBTREE_BLOCK | action << SUBTREE_ACTION_SHIFT,
-    )
+    return _wildcard_rule(name, *flags)
 
 
 _PARSERS: dict[str, Callable[[Iterable[str], ParseReport], Iterator[Rule]]] = {

@@ -323,6 +323,17 @@ def test_rpz_bad_records_are_reported_with_line_numbers() -> None:
     assert "No record type" in lines[5]
 
 
+def test_rpz_ttl_and_class_in_any_order_and_case() -> None:
+    rules, report = parse(
+        "rpz", "a.example in 300 cname .\nb.example 1h IN A 10.0.0.1\nc.example 30x A 1.2.3.4\n"
+    )
+    assert rules == [
+        ("a.example", EXACT_BLOCK | ACTION_NXDOMAIN << EXACT_ACTION_SHIFT),
+        ("b.example", EXACT_BLOCK),
+    ]
+    assert [bad.line for bad in report.bad_lines] == [3]
+
+
 def test_rpz_comments_inside_quotes_are_text() -> None:
     rules, _ = parse("rpz", 'txt.example TXT "a;b" ; comment\n')
     assert rules == [("txt.example", EXACT_BLOCK)]
