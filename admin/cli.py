@@ -1,34 +1,58 @@
-"""The `straja` command line. Each command group lives in its own module under admin/commands."""
+"""The `straja` command line. Each command group lives in its own module under admin/commands.
+
+Commands are imported only when used, so `straja serve` loads the data plane and nothing
+of the list tools, and start-up stays short on a small router.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from admin.commands import (
-    check,
-    config_cmd,
-    keys,
-    lists,
-    lists_manage,
-    selftest,
-    serve,
-    stats_cmd,
-)
+# command name -> "module:attribute" under admin.commands
+COMMANDS = {
+    "serve": "serve:serve",
+    "config": "config_cmd:config",
+    "keys": "keys:keys",
+    "lists": "lists:lists",
+    "check": "check:check",
+    "selftest": "selftest:selftest",
+    "stats": "stats_cmd:stats_command",
+    "reports": "reports:reports",
+}
+# Subcommands of `lists` that live in their own modules.
+LIST_COMMANDS = ("lists_manage:update", "lists_manage:import_", "lists_manage:status")
 
 
-@click.group()
+def _load(spec: str) -> click.Command:
+    module, attribute = spec.split(":")
+    command = getattr(importlib.import_module(f"admin.commands.{module}"), attribute)
+    assert isinstance(command, click.Command)
+    return command
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        try:
+            command = _load(spec)
+        except ModuleNotFoundError:
+            return None  # a command whose module is not part of this build
+        if cmd_name == "lists" and isinstance(command, click.Group):
+            for sub in LIST_COMMANDS:
+                sub_command = _load(sub)
+                if sub_command.name not in command.commands:
+                    command.add_command(sub_command)
+        return command
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(package_name="straja")
 def main() -> None:
     """Straja: a DNS filtering appliance."""
-
-
-main.add_command(serve.serve)
-main.add_command(config_cmd.config)
-main.add_command(keys.keys)
-main.add_command(lists.lists)
-main.add_command(check.check)
-main.add_command(selftest.selftest)
-main.add_command(stats_cmd.stats_command)
-lists.lists.add_command(lists_manage.update)
-lists.lists.add_command(lists_manage.import_)
-lists.lists.add_command(lists_manage.status)
