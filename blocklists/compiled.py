@@ -55,7 +55,11 @@ _TOP_CACHE_SIZE = 10_000
 
 @dataclass(frozen=True)
 class ListMetadata:
-    """What the publisher says about a list version; goes into the compiled header."""
+    """What the publisher says about a list version; goes into the compiled header.
+
+    Canaries are test names the list must block (they are added as blocked names and
+    checked after writing). They are stored in clear in the header, hashed files included:
+    use dedicated test names, never names taken from a confidential list."""
 
     list_id: str
     serial: int
