@@ -1,0 +1,1 @@
+"""Benchmark harnesses; the tables they print are quoted in docs/performance.md."""
