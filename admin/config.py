@@ -28,6 +28,7 @@ from resolver.settings import (
     HostPort,
     LocalSettings,
 )
+from resolver.stoppage import StopPageSettings
 
 
 class ConfigError(Exception):
@@ -103,6 +104,7 @@ class Config:
     lists: list[ListSpec] = field(default_factory=list)
     groups: list[GroupSettings] = field(default_factory=list)
     timezone: str | None = None
+    stop_page: StopPageSettings = field(default_factory=StopPageSettings)
     source: str = field(default="", metadata={"internal": True})
 
     def validate(self) -> None:

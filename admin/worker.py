@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from admin import stats
 from admin.config import Config, ConfigError, load_config
 from admin.logs import setup_logging
 from admin.refresher import Refresher
+from blocklists.errors import ListError
+from blocklists.names import normalise_name
+from blocklists.trie import name_to_labels
 from resolver.server import DnsServer
+from resolver.stoppage import BlockInfo
+
+if TYPE_CHECKING:
+    from resolver.stoppage.server import StopPage
 
 log = logging.getLogger("straja.worker")
 
@@ -47,6 +56,7 @@ async def _serve(config: Config, reuse_port: bool, refresh_lists: bool, index: i
     refresher = Refresher(config) if refresh_lists else None
     refresh_task = loop.create_task(refresher.run()) if refresher is not None else None
     stats_task = loop.create_task(stats.writer(server.resolver.counters, config.state_path, index))
+    stop_page: StopPage | None = None
 
     async def reload() -> None:
         try:
@@ -56,6 +66,8 @@ async def _serve(config: Config, reuse_port: bool, refresh_lists: bool, index: i
             return
         setup_logging(new.log.level)
         await server.reload(new)
+        if stop_page is not None:
+            stop_page.configure(new.stop_page)
         if refresher is not None:
             refresher.configure(new)
         log.info("config reloaded from %s", new.source)
@@ -69,11 +81,52 @@ async def _serve(config: Config, reuse_port: bool, refresh_lists: bool, index: i
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     log.info("ready, upstreams %s", ", ".join(str(u) for u in config.upstreams))
+    stop_page = await start_stop_page(server, config, reuse_port)
     await stop.wait()
     log.info("shutting down")
     if refresh_task is not None:
         refresh_task.cancel()
+    if stop_page is not None:
+        await stop_page.stop()
     await server.stop()
     stats_task.cancel()
     await asyncio.gather(stats_task, return_exceptions=True)
     return EXIT_OK
+
+
+async def start_stop_page(server: DnsServer, config: Config, reuse_port: bool) -> StopPage | None:
+    """Start the STOP page once DNS answers (aiohttp is imported only now, so it never
+    delays the first DNS answer). A failure to bind is logged; DNS keeps serving."""
+    if not config.stop_page.enabled:
+        return None
+    from resolver.stoppage import StopPage
+    from resolver.stoppage.reports import ReportStore
+
+    page = StopPage(config.stop_page, stop_page_explainer(server), ReportStore(config.state_path),
+                    reuse_port=reuse_port)
+    try:
+        await page.start()
+    except OSError as exc:
+        log.error("the STOP page is not served: %s", exc)
+        return None
+    log.info("STOP page on %s", ", ".join(str(a) for a in page.bound))
+    return page
+
+
+def stop_page_explainer(server: DnsServer) -> Callable[[str, str], BlockInfo | None]:
+    """Which list blocks a Host for a client, asked of the worker's live policy."""
+    resolver = server.resolver
+
+    def explain(host: str, client: str) -> BlockInfo | None:
+        try:
+            name = normalise_name(host)
+        except ListError:
+            return None
+        group = resolver.groups.for_address(client)
+        block = group.policy.decide(name_to_labels(name))
+        if block is None:
+            return None
+        spec = next((s for s in resolver.config.lists if s.id == block.list_id), None)
+        return BlockInfo(block.list_id, block.tier, spec.category if spec else None)
+
+    return explain

@@ -176,6 +176,8 @@ class Straja:
         dns_section.setdefault("listen", [f"{host}:{self.port}"])
         config["dns"] = dns_section
         config.setdefault("state_dir", str(workdir / "state"))
+        self.stop_page_port = free_port(host)
+        config.setdefault("stop_page", {"listen": [f"{host}:{self.stop_page_port}"]})
         config.setdefault("log", {"level": "debug"})
         self.config = config
         self.config_path = workdir / "straja.yaml"
