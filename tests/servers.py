@@ -173,11 +173,12 @@ class Straja:
         self.port = free_port(host)
         config = dict(config)
         dns_section = dict(config.get("dns", {}))
-        dns_section.setdefault("listen", [f"{host}:{self.port}"])
+        bracketed = f"[{host}]" if ":" in host else host
+        dns_section.setdefault("listen", [f"{bracketed}:{self.port}"])
         config["dns"] = dns_section
         config.setdefault("state_dir", str(workdir / "state"))
         self.stop_page_port = free_port(host)
-        config.setdefault("stop_page", {"listen": [f"{host}:{self.stop_page_port}"]})
+        config.setdefault("stop_page", {"listen": [f"{bracketed}:{self.stop_page_port}"]})
         config.setdefault("log", {"level": "debug"})
         self.config = config
         self.config_path = workdir / "straja.yaml"

@@ -22,3 +22,18 @@ def test_tcp_answer_matches_udp(straja) -> None:
     tcp = straja.query("www.example.test", "AAAA", tcp=True)
     assert [str(r) for r in udp.answer[0]] == ["2001:db8::10"]
     assert [str(r) for r in tcp.answer[0]] == ["2001:db8::10"]
+
+
+def test_ipv6_listener_answers(straja_factory, unbound) -> None:
+    import socket
+
+    import pytest
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback in this sandbox")
+    s = straja_factory({"upstreams": [unbound.address]}, host="::1")
+    out = run_dig("@::1", "-p", str(s.port), "www.example.test", "AAAA")
+    assert "2001:db8::10" in out
