@@ -115,3 +115,21 @@ def test_unknown_edns_options_do_not_travel_upstream(straja_factory) -> None:
         assert sent.edns == 0 and not sent.options
     finally:
         silent.close()
+
+
+def test_upstream_queries_in_flight_are_bounded(straja_factory) -> None:
+    silent = SilentUpstream()
+    try:
+        s = straja_factory({"upstreams": [silent.address],
+                            "dns": {"upstream_timeout": "3s", "max_upstream_in_flight": 2}})
+        import concurrent.futures
+
+        names = [f"slow{i}.example.test" for i in range(5)]
+        with concurrent.futures.ThreadPoolExecutor(5) as pool:
+            answers = list(pool.map(lambda n: s.query(n, "A"), names))
+        codes = sorted(dns.rcode.to_text(a.rcode()) for a in answers)
+        assert codes == ["SERVFAIL"] * 5
+        # At most two reached the upstream; the rest were refused at once, not queued.
+        assert len({dns.message.from_wire(d).question[0].name for d, _ in silent.seen}) <= 2
+    finally:
+        silent.close()
