@@ -210,27 +210,12 @@ def _write(
 ) -> tuple[ListHeader, int]:
     """Build the node table from `rules` and write the whole file to `out`."""
     salt = os.urandom(SALT_SIZE)
-    hashed = metadata.hashed
-    with _NameSpool(spool_directory, enabled=not hashed) as spool:
+    with _NameSpool(spool_directory, enabled=not metadata.hashed) as spool:
         nodes, count = _collect_nodes(rules, metadata.canaries, key_hasher(salt), spool)
         node_count = len(nodes)
-        buckets = max(1, -(-node_count // BUCKET_LOAD))
         names = spool.names_section(nodes)
-        # Key and flag byte in one bytes object: sorting these is far faster than a dict
-        # lookup per sorted key. Popping frees each key as its item is made, so the dict
-        # and the list are not both whole in memory.
-        items: list[bytes] = []
-        append = items.append
-        pop = nodes.popitem
-        flag_bytes = _FLAG_BYTES
-        for _ in range(node_count):
-            key, flags = pop()
-            append(key + flag_bytes[flags])
-        del nodes, pop
-        items.sort()
-        directory, records = _build_table(items, buckets)
-        del items
-
+        buckets = max(1, -(-node_count // BUCKET_LOAD))
+        directory, records = _build_table(_sorted_items(nodes), buckets)
         header = ListHeader(
             list_id=metadata.list_id,
             serial=metadata.serial,
@@ -240,39 +225,62 @@ def _write(
             expires=metadata.expires,
             count=count,
             canaries=metadata.canaries,
-            hashed=hashed,
+            hashed=metadata.hashed,
             salt=salt,
             skipped=report.skipped if report else 0,
             unsupported=report.unsupported if report else 0,
             source_format=source_format,
             format_version=FORMAT_VERSION,
         )
-        names_length = names.seek(0, io.SEEK_END)
-        crc = zlib.crc32(directory)
-        crc = zlib.crc32(records, crc)
-        names.seek(0)
-        while chunk := names.read(1 << 20):
-            crc = zlib.crc32(chunk, crc)
-
-        document = header.to_json()
-        # Sizes only: the offsets follow from the header length, so no fixed point is needed.
-        document["layout"] = Layout.after_header(
-            0, buckets, node_count, names_length, crc
-        ).to_json()
-        text = json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
-        layout = Layout.after_header(
-            PREAMBLE.size + len(text), buckets, node_count, names_length, crc
-        )
-
-        out.write(PREAMBLE.pack(MAGIC, len(text)))
-        out.write(text)
-        out.write(bytes(layout.directory - PREAMBLE.size - len(text)))
-        out.write(directory)
-        out.write(records)
-        names.seek(0)
-        while chunk := names.read(1 << 20):
-            out.write(chunk)
+        _write_file(out, header, buckets, node_count, directory, records, names)
     return header, node_count
+
+
+def _sorted_items(nodes: dict[bytes, int]) -> list[bytes]:
+    """Each node's key followed by its flag byte, sorted; empties `nodes`.
+
+    Sorting these is far faster than a dict lookup per sorted key, and popping frees each
+    key as its item is made, so the dict and the list are never both whole in memory."""
+    items: list[bytes] = []
+    append = items.append
+    pop = nodes.popitem
+    flag_bytes = _FLAG_BYTES
+    for _ in range(len(nodes)):
+        key, flags = pop()
+        append(key + flag_bytes[flags])
+    nodes.clear()  # popping leaves the dict's table allocated; clearing frees it
+    items.sort()
+    return items
+
+
+def _write_file(
+    out: IO[bytes],
+    header: ListHeader,
+    buckets: int,
+    nodes: int,
+    directory: bytes,
+    records: bytes,
+    names: IO[bytes],
+) -> None:
+    """Write preamble, header, directory, records and names section, in that order."""
+    names_length = names.seek(0, io.SEEK_END)
+    crc = zlib.crc32(records, zlib.crc32(directory))
+    names.seek(0)
+    while chunk := names.read(1 << 20):
+        crc = zlib.crc32(chunk, crc)
+    document = header.to_json()
+    # Sizes only: the offsets follow from the header length, so no fixed point is needed.
+    document["layout"] = Layout.after_header(0, buckets, nodes, names_length, crc).to_json()
+    text = json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    layout = Layout.after_header(PREAMBLE.size + len(text), buckets, nodes, names_length, crc)
+    out.write(PREAMBLE.pack(MAGIC, len(text)))
+    out.write(text)
+    out.write(bytes(layout.directory - PREAMBLE.size - len(text)))
+    out.write(directory)
+    out.write(records)
+    names.seek(0)
+    while chunk := names.read(1 << 20):
+        out.write(chunk)
 
 
 def _collect_nodes(
