@@ -209,7 +209,8 @@ class Resolver:
                     mono = time.monotonic()
                     if mono < self.schedule_deadline:
                         entry = self.cache.entries.get(
-                            data[12:qend].lower() + _FLAG_BYTES[kflags] + client[1].tag
+                            data[12 : qend - 4].lower() + data[qend - 4 : qend]
+                            + _FLAG_BYTES[kflags] + client[1].tag
                         )
                         now = int(mono)
                         if entry is not None and now < entry.expires:

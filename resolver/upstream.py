@@ -44,7 +44,8 @@ class _UdpExchange(asyncio.DatagramProtocol):
 
 
 def _matches(data: bytes, msg_id: int, question: bytes) -> bool:
-    if len(data) < 12 + len(question):
+    end = 12 + len(question)
+    if len(data) < end:
         return False
     rid, flags, qd = struct.unpack_from("!HHH", data)
     return (
@@ -52,7 +53,8 @@ def _matches(data: bytes, msg_id: int, question: bytes) -> bool:
         and flags & wire.QR != 0
         and (flags >> 11) & 0xF == 0
         and qd == 1
-        and data[12 : 12 + len(question)].lower() == question
+        and data[end - 4 : end] == question[-4:]
+        and data[12 : end - 4].lower() == question[:-4]
     )
 
 

@@ -259,7 +259,9 @@ def parse_query(data: bytes) -> Query:
             opt_at = off - rdlen
             opt_len = rdlen
     kflags = (KEY_OPT if has_opt else 0) | (KEY_DO if do else 0) | (KEY_CD if flags & CD else 0)
-    question = data[12:qend].lower()
+    # Only the name is case-insensitive: lowercasing the type and class bytes would turn
+    # HTTPS (65, "A") into 97 ("a").
+    question = data[12 : qend - 4].lower() + data[qend - 4 : qend]
     return Query(
         msg_id, flags, qname, qtype, qclass, qend, has_opt, udp_size, do, version, question,
         question + _FLAG_BYTES[kflags], opt_at, opt_len,

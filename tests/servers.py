@@ -45,6 +45,7 @@ ZONE = [
     '"duckduckgo.com. 300 IN A 52.1.1.1"',
     '"safe.duckduckgo.com. 300 IN A 52.142.124.215"',
     '"use-application-dns.net. 300 IN A 192.0.2.53"',
+    '"svc.example.test. 300 IN HTTPS 1 cdn.tracker.example.test. alpn=h2"',
 ]
 
 

@@ -82,3 +82,11 @@ def test_servfail_without_anything_stale(straja_factory, own_unbound) -> None:
     own_unbound.stop()
     r = s.query("www.example.test", "A")
     assert r.rcode() == dns.rcode.SERVFAIL
+
+
+def test_types_that_differ_only_in_letter_case_bytes_do_not_share_an_entry(straja) -> None:
+    # 65 is "A" and 97 is "a" as bytes: lowercasing the question section would merge them.
+    https = straja.query("svc.example.test", "HTTPS")
+    assert https.answer and https.answer[0].rdtype == 65
+    other = straja.query("svc.example.test", "TYPE97")
+    assert other.question[0].rdtype == 97 and not other.answer

@@ -414,3 +414,34 @@ def test_check_explains_the_decision(straja_factory, unbound, publisher) -> None
     assert "school [operator, serial 1]: blocks, entry games.example.test" in run.stdout
     run = straja_cli("check", "www.example.test", "--config", str(s.config_path))
     assert run.returncode == 0 and "allowed" in run.stdout
+
+
+def test_expiry_is_not_judged_while_the_clock_is_unset(tmp_path: Path, publisher) -> None:
+    from blocklists.spec import ListSpec
+    from blocklists.store import RELEASE_TIME, ListStore
+
+    issued = RELEASE_TIME + 86400
+    lst = publisher.compile("school", ["games.example.test"], 1, issued=issued,
+                            expires=issued + 3600)
+    spec = ListSpec(id="school", source=str(lst), tier="operator", keys=[publisher.key])
+    store = ListStore(tmp_path / "state")
+    sig = (lst.parent / (lst.name + ".minisig")).read_text()
+    # A board without an RTC boots in 1970: the list is not "expired", it is activated.
+    booted = store.activate(spec, lst, sig, now=86400.0)
+    assert booted.changed
+    # With a sane clock after its expiry, the same file would have been refused.
+    store2 = ListStore(tmp_path / "state2")
+    with pytest.raises(Exception, match="already expired"):
+        store2.activate(spec, lst, sig, now=issued + 7200.0)
+
+
+def test_https_record_targets_are_checked(straja_factory, unbound, publisher) -> None:
+    lst = publisher.compile("trackers", ["tracker.example.test"], 1)
+    s = straja_factory(_config(unbound, [
+        {"id": "trackers", "source": str(lst), "tier": "operator", "keys": [publisher.key]},
+    ]), start=False)
+    s.write_config()
+    _import(s, lst)
+    s.start()
+    r = s.query("svc.example.test", "HTTPS", use_edns=0)
+    assert _ede(r) == [(15, "trackers")] and not r.answer
