@@ -12,6 +12,7 @@ from resolver import wire
 from resolver.core import Resolver, ServerConfig
 from resolver.lists import ListWatcher
 from resolver.settings import HostPort
+from resolver.sockets import bind_socket
 
 log = logging.getLogger("straja.server")
 
@@ -108,28 +109,6 @@ class TcpService:
             writer.write(_LEN.pack(len(response)) + response)
 
 
-def _bind_socket(address: HostPort, kind: int, reuse_port: bool) -> socket.socket:
-    family = socket.AF_INET6 if address.family_v6 else socket.AF_INET
-    sock = socket.socket(family, kind)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        if kind == socket.SOCK_DGRAM:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-            except OSError:
-                pass
-        sock.bind((address.host, address.port))
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 class Listener:
     """The UDP and TCP sockets of one listen address."""
 
@@ -146,11 +125,11 @@ class Listener:
         reuse_port: bool,
     ) -> None:
         loop = asyncio.get_running_loop()
-        udp_sock = _bind_socket(self.address, socket.SOCK_DGRAM, reuse_port)
+        udp_sock = bind_socket(self.address, socket.SOCK_DGRAM, reuse_port)
         port = udp_sock.getsockname()[1]
         self.bound = HostPort(self.address.host, port)
         try:
-            tcp_sock = _bind_socket(self.bound, socket.SOCK_STREAM, reuse_port)
+            tcp_sock = bind_socket(self.bound, socket.SOCK_STREAM, reuse_port)
         except OSError:
             udp_sock.close()
             raise

@@ -15,13 +15,15 @@ config_option = click.option(
 )
 
 
-def load_or_exit(path: str) -> Config:
-    """The config, or exit 1 with the error (file, line, key, reason) on stderr."""
+def load_or_exit(path: str, code: int = 1, note: str | None = None) -> Config:
+    """The config, or exit `code` with the error (file, line, key, reason) on stderr."""
     try:
         return load_config(path)
     except ConfigError as exc:
         click.echo(f"straja: {exc}", err=True)
-        sys.exit(1)
+        if note:
+            click.echo(f"straja: {note}", err=True)
+        sys.exit(code)
 
 
 def when(ts: object) -> str:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from admin.config import ConfigError, load_config
+from admin.commands.common import config_option, load_or_exit
 from admin.logs import setup_logging
 
 # sysexits.h EX_CONFIG: systemd units list it in RestartPreventExitStatus, so a bad config
@@ -15,16 +15,10 @@ EXIT_BAD_CONFIG = 78
 
 
 @click.command()
-@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
-              help="The config file, e.g. config.example.yaml.")
+@config_option
 def serve(config_path: str) -> None:
     """Answer DNS queries as the config says, until SIGTERM. SIGHUP reloads the config."""
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        click.echo(f"straja: {exc}", err=True)
-        click.echo("straja: nothing was started.", err=True)
-        sys.exit(EXIT_BAD_CONFIG)
+    config = load_or_exit(config_path, EXIT_BAD_CONFIG, "nothing was started.")
     setup_logging(config.log.level)
     from admin.listmanager import activate_missing_local
 

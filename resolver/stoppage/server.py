@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from aiohttp import hdrs, web
 
 from resolver.settings import HostPort
+from resolver.sockets import bind_socket
 from resolver.stoppage import BlockInfo, StopPageSettings
 from resolver.stoppage.reports import ReportStore
 from resolver.stoppage.templates import (
@@ -115,25 +116,7 @@ class _CloseAtOnce(asyncio.Protocol):
 
 
 def _bind(address: HostPort, reuse_port: bool) -> socket.socket:
-    family = socket.AF_INET6 if address.family_v6 else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((address.host, address.port))
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        hint = ""
-        if address.port < 1024:
-            hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-        raise OSError(
-            exc.errno, f"cannot listen on {address} for the STOP page: {exc.strerror}{hint}"
-        ) from None
-    return sock
+    return bind_socket(address, socket.SOCK_STREAM, reuse_port, " for the STOP page")
 
 
 class StopPage:
