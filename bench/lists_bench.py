@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -235,18 +236,41 @@ def bench_size(count: int, workdir: Path, lookups: int) -> list[dict]:
         print(f"compiled {output.name}: {compiled}", file=sys.stderr)
         measured, _ = run_child(LOOKUP_CHILD, str(output), str(query_file), str(lookups))
         print(f"measured {output.name}: {measured}", file=sys.stderr)
-        rows.append({"names": count, "hashed": hashed, "peak_mb": peak, **compiled, **measured})
+        verify = verification_ms(output)
+        rows.append({"names": count, "hashed": hashed, "peak_mb": peak, **compiled, **measured,
+                     **verify})
         output.unlink()
     source.unlink()
     query_file.unlink()
     return rows
 
 
+def verification_ms(path: Path) -> dict[str, float]:
+    """What activation costs before a file may serve: the minisign signature (prehashed,
+    streamed BLAKE2b over the file) and the body's CRC-32, medians of 5."""
+    from blocklists import minisign
+    from blocklists.trie import CompiledList
+
+    secret, public = minisign.generate_keypair()
+    signature = minisign.sign_file(path, secret, "list=bench serial=1")
+    sig_times, crc_times = [], []
+    for _ in range(5):
+        started = time.perf_counter()
+        minisign.verify_file(path, signature, [public])
+        sig_times.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        with CompiledList.open(path) as lst:
+            lst.verify_integrity()
+        crc_times.append((time.perf_counter() - started) * 1000)
+    return {"verify_sig_ms": statistics.median(sig_times),
+            "verify_crc_ms": statistics.median(crc_times)}
+
+
 def table(rows: list[dict]) -> str:
     header = (
         "| names | file | entries | nodes | bytes/entry | compile s | compile peak MB "
         "| open ms | hit µs med/p99 | miss µs med/p99 | deep miss µs med/p99 "
-        "| RSS MB (anon+file) |"
+        "| RSS MB (anon+file) | verify ms (signature + CRC) |"
     )
     lines = [header, header_rule(header)]
     for row in rows:
@@ -259,7 +283,8 @@ def table(rows: list[dict]) -> str:
                 f"| {row[kind]['median_us']:.2f} / {row[kind]['p99_us']:.2f} "
                 for kind in ("hit", "miss", "deep miss")
             )
-            + f"| {rss['VmRSS']:.0f} ({rss['RssAnon']:.0f}+{rss['RssFile']:.0f}) |"
+            + f"| {rss['VmRSS']:.0f} ({rss['RssAnon']:.0f}+{rss['RssFile']:.0f}) "
+            + f"| {row['verify_sig_ms']:.0f} + {row['verify_crc_ms']:.0f} |"
         )
     return "\n".join(lines)
 
