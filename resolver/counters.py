@@ -12,8 +12,7 @@ from dataclasses import dataclass, field, fields
 
 @dataclass(slots=True)
 class Counters:
-    queries: int = 0
-    udp: int = 0
+    queries: int = 0  # over UDP: queries - tcp
     tcp: int = 0
     cache_hits: int = 0
     cache_misses: int = 0

@@ -31,9 +31,7 @@ class UdpService(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        resolver = self.resolver
-        resolver.counters.udp += 1
-        result = resolver.answer_fast(data, addr[0], False)
+        result = self.resolver.answer_fast(data, addr[0], False)
         if result.__class__ is bytes:
             self.transport.sendto(result, addr)  # type: ignore[union-attr]
         elif result is not None:
