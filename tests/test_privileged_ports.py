@@ -1,0 +1,96 @@
+"""Port 53 for DNS and ports 80/443 for the STOP page, in a private network namespace.
+
+`unshare -rn` gives the test root over a network namespace of its own (only its loopback),
+which is what binding ports below 1024 needs; nothing here touches the machine's network.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.listtools import Publisher
+from tests.servers import REPO, UNBOUND, straja_env
+
+
+def _unshare_works() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    run = subprocess.run(["unshare", "-rn", "true"], capture_output=True)
+    return run.returncode == 0
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="unshare -rn is not permitted here")
+def test_dns_on_53_and_stop_page_on_80_and_443_in_a_namespace(tmp_path: Path) -> None:
+    pub = Publisher(tmp_path)
+    lst = pub.compile("school", ["games.example.test"], 1)
+    (tmp_path / "unbound.conf").write_text(textwrap.dedent(f"""\
+        server:
+          interface: 127.0.0.2
+          port: 5300
+          do-daemonize: no
+          chroot: ""
+          username: ""
+          directory: "{tmp_path}"
+          pidfile: "{tmp_path}/unbound.pid"
+          use-syslog: no
+          do-ip6: no
+          module-config: "iterator"
+          access-control: 127.0.0.0/8 allow
+          local-zone: "." static
+          local-data: "www.example.test. 300 IN A 192.0.2.10"
+        remote-control:
+          control-enable: no
+        """))
+    config = {
+        "dns": {"listen": ["127.0.0.1:53"]},
+        "upstreams": ["127.0.0.2:5300"],
+        "state_dir": str(tmp_path / "state"),
+        "blocking": {"sinkhole": {"ipv4": "127.0.0.1"}},
+        "stop_page": {"listen": ["127.0.0.1:80"], "https_reject": ["127.0.0.1:443"]},
+        "lists": [{"id": "school", "source": str(lst), "tier": "operator", "keys": [pub.key]}],
+    }
+    cfg = tmp_path / "straja.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    probe = tmp_path / "probe.py"
+    probe.write_text(textwrap.dedent("""\
+        import socket, subprocess, time, urllib.request, urllib.error
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", 80), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        dig = subprocess.run(["dig", "@127.0.0.1", "games.example.test", "+short"],
+                             capture_output=True, text=True).stdout.strip()
+        www = subprocess.run(["dig", "@127.0.0.1", "www.example.test", "+short"],
+                             capture_output=True, text=True).stdout.strip()
+        try:
+            urllib.request.urlopen(urllib.request.Request(
+                "http://127.0.0.1/", headers={"Host": "games.example.test"}), timeout=5)
+            status = 200
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        c = socket.create_connection(("127.0.0.1", 443), timeout=5)
+        closed = c.recv(10) == b""
+        print(f"dig={dig} www={www} stop={status} https_closed={closed}")
+        """))
+    script = (
+        "ip link set lo up; "
+        f"{UNBOUND} -d -c {tmp_path}/unbound.conf & UB=$!; "
+        f"{sys.executable} -m admin serve --config {cfg} > {tmp_path}/straja.log 2>&1 & ST=$!; "
+        f"{sys.executable} {probe}; "
+        "kill $ST $UB; wait"
+    )
+    run = subprocess.run(["unshare", "-rn", "sh", "-c", script], capture_output=True, text=True,
+                         env=straja_env(), timeout=120, cwd=REPO)
+    log = (tmp_path / "straja.log").read_text() if (tmp_path / "straja.log").exists() else ""
+    assert "dig=127.0.0.1 www=192.0.2.10 stop=403 https_closed=True" in run.stdout, (
+        run.stdout + run.stderr + log
+    )
