@@ -22,11 +22,73 @@ Interface = tuple[str, IPNetwork, ipaddress.IPv4Address | ipaddress.IPv6Address]
 
 
 def interface_networks() -> list[Interface]:
-    """(interface, subnet, address) for every configured IPv4 and IPv6 address on Linux.
+    """(interface index, subnet, address) for every IPv4 and IPv6 address on this host.
 
-    Standard library only (ioctl and /proc), since OpenWrt has neither psutil nor netifaces.
-    Returns what it can read; an empty list on other systems.
+    Read over rtnetlink (every address, secondary ones included), falling back to ioctl and
+    /proc on systems without it. Standard library only: OpenWrt has neither psutil nor
+    netifaces. Returns what it can read; an empty list on other systems.
     """
+    try:
+        return _netlink_addresses()
+    except OSError:
+        return _ioctl_addresses()
+
+
+_NLMSG = struct.Struct("=IHHII")
+_IFADDRMSG = struct.Struct("=BBBBI")
+_RTATTR = struct.Struct("=HH")
+_RTM_NEWADDR, _RTM_GETADDR, _NLMSG_DONE, _NLMSG_ERROR = 20, 22, 3, 2
+_IFA_ADDRESS, _IFA_LOCAL = 1, 2
+
+
+def _netlink_addresses() -> list[Interface]:
+    found: list[Interface] = []
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0) as nl:
+        nl.settimeout(2.0)
+        request = _NLMSG.pack(_NLMSG.size + _IFADDRMSG.size, _RTM_GETADDR, 0x301, 1, 0)
+        nl.send(request + _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0))
+        while True:
+            data = nl.recv(65536)
+            offset = 0
+            while offset + _NLMSG.size <= len(data):
+                length, kind, _flags, _seq, _pid = _NLMSG.unpack_from(data, offset)
+                if length < _NLMSG.size:
+                    return found
+                if kind == _NLMSG_DONE:
+                    return found
+                if kind == _NLMSG_ERROR:
+                    raise OSError("rtnetlink refused the address dump")
+                if kind == _RTM_NEWADDR:
+                    entry = _parse_ifaddr(data[offset + _NLMSG.size : offset + length])
+                    if entry is not None:
+                        found.append(entry)
+                offset += (length + 3) & ~3
+
+
+def _parse_ifaddr(body: bytes) -> Interface | None:
+    family, prefixlen, _flags, _scope, index = _IFADDRMSG.unpack_from(body)
+    attrs: dict[int, bytes] = {}
+    offset = _IFADDRMSG.size
+    while offset + _RTATTR.size <= len(body):
+        length, kind = _RTATTR.unpack_from(body, offset)
+        if length < _RTATTR.size:
+            break
+        attrs[kind] = body[offset + _RTATTR.size : offset + length]
+        offset += (length + 3) & ~3
+    raw = attrs.get(_IFA_LOCAL) or attrs.get(_IFA_ADDRESS)
+    if raw is None:
+        return None
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address
+    if family == socket.AF_INET and len(raw) == 4:
+        ip = ipaddress.IPv4Address(raw)
+    elif family == socket.AF_INET6 and len(raw) == 16:
+        ip = ipaddress.IPv6Address(raw)
+    else:
+        return None
+    return (str(index), ipaddress.ip_network(f"{ip}/{prefixlen}", strict=False), ip)
+
+
+def _ioctl_addresses() -> list[Interface]:
     found: list[Interface] = []
     try:
         names = [name for _, name in socket.if_nameindex()]

@@ -94,3 +94,33 @@ def test_dns_on_53_and_stop_page_on_80_and_443_in_a_namespace(tmp_path: Path) ->
     assert "dig=127.0.0.1 www=192.0.2.10 stop=403 https_closed=True" in run.stdout, (
         run.stdout + run.stderr + log
     )
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="unshare -rn is not permitted here")
+def test_default_access_allows_the_listening_interfaces_subnet_only(tmp_path: Path) -> None:
+    # In a private namespace: a documentation-range subnet on the namespace's own loopback
+    # stands for a school LAN that is not RFC 1918; another address stands for the outside.
+    config = {
+        "dns": {"listen": ["198.51.100.1:53"]},
+        "upstreams": ["127.0.0.2:5300"],
+        "state_dir": str(tmp_path / "state"),
+        "stop_page": {"enabled": False},
+    }
+    cfg = tmp_path / "straja.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    script = (
+        "ip link set lo up; ip addr add 198.51.100.1/24 dev lo; "
+        "ip addr add 198.51.100.77/24 dev lo; ip addr add 203.0.113.5/24 dev lo; "
+        f"{sys.executable} -m admin serve --config {cfg} > {tmp_path}/straja.log 2>&1 & ST=$!; "
+        "for i in $(seq 100); do dig @198.51.100.1 -b 198.51.100.77 version.bind CH TXT "
+        "+tries=1 +time=1 | grep -q status && break; sleep 0.1; done; "
+        "echo inside=$(dig @198.51.100.1 -b 198.51.100.77 use-application-dns.net +tries=1 "
+        "+time=2 | grep -o 'status: [A-Z]*'); "
+        "echo outside=$(dig @198.51.100.1 -b 203.0.113.5 use-application-dns.net +tries=1 "
+        "+time=2 | grep -o 'status: [A-Z]*'); "
+        "kill $ST; wait"
+    )
+    run = subprocess.run(["unshare", "-rn", "sh", "-c", script], capture_output=True, text=True,
+                         env=straja_env(), timeout=120, cwd=REPO)
+    assert "inside=status: NXDOMAIN" in run.stdout, run.stdout + run.stderr
+    assert "outside=status: REFUSED" in run.stdout, run.stdout + run.stderr
