@@ -52,6 +52,7 @@ class LoadShape:
     outstanding: int = 100  # queries in flight at once
     timeout: float = 2.0  # seconds before an unanswered query counts as lost
     edns: bool = False
+    threads: int = 1  # dnsperf -T: one per load CPU to drive several server cores
 
 
 def version() -> str:
@@ -76,7 +77,7 @@ def run(
         DNSPERF,
         "-s", host, "-p", str(port), "-d", str(query_file),
         "-l", f"{seconds:g}", "-t", f"{shape.timeout:g}",
-        "-c", str(shape.clients), "-q", str(shape.outstanding), "-T", "1",
+        "-c", str(shape.clients), "-q", str(shape.outstanding), "-T", str(shape.threads),
     ]  # fmt: skip
     if max_qps is not None:
         cmd += ["-Q", str(max(1, int(max_qps)))]

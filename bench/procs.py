@@ -13,7 +13,7 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 TASKSET = shutil.which("taskset")
@@ -84,9 +84,16 @@ def wait_first_answer(
     port: int,
     query: bytes,
     proc: subprocess.Popen[bytes],
-    timeout: float = 20.0,
+    timeout: float = 120.0,
+    accept: Callable[[bytes], bool] | None = None,
 ) -> None:
-    """Poll with `query` over UDP every few milliseconds until any answer comes back."""
+    """Poll with `query` over UDP every few milliseconds until an answer comes back that
+    `accept` takes (any answer to it without `accept`).
+
+    A server loading a big list may bind its socket first and answer the queued probes
+    only once loaded; an answer given before the list is in force (a server failing open)
+    is not taken when `accept` checks for the blocked answer.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     deadline = time.monotonic() + timeout
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
@@ -97,13 +104,19 @@ def wait_first_answer(
                 raise RuntimeError(f"the server exited with {proc.returncode} before answering")
             try:
                 sock.send(query)
-                if sock.recv(65535)[:2] == query[:2]:
+                reply = sock.recv(65535)
+                if reply[:2] == query[:2] and (accept is None or accept(reply)):
                     return
             except ConnectionRefusedError:
                 time.sleep(0.002)  # nothing bound yet: the ICMP error came back at once
             except TimeoutError:
                 pass
     raise RuntimeError(f"nothing answered on {host}:{port} within {timeout:.0f}s")
+
+
+def rcode_of(reply: bytes) -> int:
+    """The RCODE of a DNS message (without EDNS extended bits)."""
+    return reply[3] & 0x0F if len(reply) >= 12 else -1
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -165,20 +178,22 @@ def busy_seconds(cpus: set[int]) -> float:
     return busy / CLOCK_TICKS
 
 
-def peak_rss_bytes(pids: Sequence[int]) -> int:
-    """Sum of VmHWM (peak resident set) over these processes.
+def memory_bytes(pids: Sequence[int]) -> dict[str, int]:
+    """VmHWM (peak resident set), VmRSS, RssAnon and RssFile summed over these processes.
 
     Pages that forked workers share with their supervisor are counted once per process, so
-    for workers > 1 this is an upper bound.
+    for workers > 1 these are upper bounds. RssFile is mostly mapped files: for Straja the
+    compiled list's pages, which the page cache shares between all processes mapping it.
     """
-    total = 0
+    keys = {"VmHWM": "peak", "VmRSS": "rss", "RssAnon": "anon", "RssFile": "file"}
+    total = dict.fromkeys(keys.values(), 0)
     for pid in pids:
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
         for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                total += int(line.split()[1]) * 1024
-                break
+            key, _, value = line.partition(":")
+            if key in keys:
+                total[keys[key]] += int(value.split()[0]) * 1024
     return total

@@ -3,22 +3,27 @@
 A `Server` writes its config into its own work folder, starts pinned to a CPU set, and
 records how long it took from process start to its first answer. The harness only needs
 `start`, `stop`, `pid`, `pids()` and `address`; adding a server to the comparison is one
-subclass here and one entry in dns_bench.SERVER_KINDS.
+subclass here and one entry in dns_bench.SERVER_KINDS. The blocking servers (Straja, dnsmasq,
+Unbound) carry the same `Blocklist` when one is given.
 """
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import shutil
 import subprocess
 import sys
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bench.blocklist import Blocklist, straja_cli
 from bench.procs import process_tree, spawn, terminate, wait_first_answer
 from bench.zone import Zone
 from tests.servers import REPO, UNBOUND, free_port, straja_cmd, straja_env
@@ -35,6 +40,8 @@ class Server(ABC):
     name: str = "server"
     #: answers questions with real records (the echo server only mirrors them)
     resolves: bool = True
+    #: the rcode of an answer to a blocked A query (0 NOERROR with 0.0.0.0, 3 NXDOMAIN)
+    block_rcode: int = 0
 
     def __init__(self, workdir: Path, cpus: str | None, host: str = "127.0.0.1") -> None:
         self.workdir = workdir
@@ -44,6 +51,13 @@ class Server(ABC):
         self.log = workdir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_seconds: float | None = None
+        self.blocklist: Blocklist | None = None
+        self._prepared = False
+
+    @property
+    def blocks(self) -> bool:
+        """Whether this server enforces the run's blocklist."""
+        return self.blocklist is not None
 
     @abstractmethod
     def command(self) -> list[str]:
@@ -63,6 +77,9 @@ class Server(ABC):
         """How many processes serve once started (a supervisor counts with its workers)."""
         return 1
 
+    def prepare(self) -> None:  # noqa: B027 - a hook most servers do not need
+        """One-off work after the config files are written and before the first start."""
+
     @property
     def address(self) -> tuple[str, int]:
         return self.host, self.port
@@ -77,15 +94,19 @@ class Server(ABC):
         """The server's process and its descendants, for CPU and memory accounting."""
         return process_tree(self.pid)
 
-    def start(self, probe: bytes) -> None:
-        """Start and wait until `probe` is answered; `startup_seconds` records how long."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        for path, text in self.config_files().items():
-            path.write_text(text)
+    def start(self, probe: bytes, accept: Callable[[bytes], bool] | None = None) -> None:
+        """Start and wait until `probe` gets an answer `accept` takes (any answer without
+        it); `startup_seconds` records how long from spawning the process."""
+        if not self._prepared:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            for path, text in self.config_files().items():
+                path.write_text(text)
+            self.prepare()
+            self._prepared = True
         started = time.perf_counter()
         self.proc = spawn(self.command(), self.cpus, self.log, self.env(), self.cwd())
         try:
-            wait_first_answer(self.host, self.port, probe, self.proc)
+            wait_first_answer(self.host, self.port, probe, self.proc, accept=accept)
         except RuntimeError as exc:
             self.stop()
             raise RuntimeError(f"{self.name} did not start: {exc}\n{self.read_log()}") from None
@@ -179,7 +200,9 @@ class StrajaServer(Server):
 
     `source` is the tree the `admin`, `resolver` and `blocklists` packages are imported
     from: this checkout by default, or another one (a `git worktree` of some commit) to
-    measure that version with the same harness.
+    measure that version with the same harness. With a blocklist, the config pins its key
+    and `straja lists import` activates it before the first start, as an air-gapped operator
+    would; blocked A queries get the default sinkhole answer, 0.0.0.0.
     """
 
     def __init__(
@@ -187,27 +210,52 @@ class StrajaServer(Server):
         workdir: Path,
         cpus: str | None,
         upstream: UpstreamUnbound,
+        blocklist: Blocklist | None,
+        cache_entries: int,
         workers: int = 1,
         source: Path = REPO,
     ) -> None:
         super().__init__(workdir, cpus)
         self.upstream = upstream
+        self.blocklist = blocklist
+        self.cache_entries = cache_entries
         self.workers = workers
         self.source = source
         self.name = "straja" if workers == 1 else f"straja x{workers}"
         self.conf = workdir / "straja.yaml"
 
     def config(self) -> dict[str, Any]:
-        return {
+        config: dict[str, Any] = {
             "dns": {"listen": [f"{self.host}:{self.port}"], "workers": self.workers},
             "upstreams": [f"{self.upstream.host}:{self.upstream.port}"],
-            "cache": {"max_entries": max(100_000, 2 * self.upstream.zone.size)},
+            "cache": {"max_entries": self.cache_entries},
+            # The STOP page runs as on a real gateway, on a free loopback port.
+            "stop_page": {"listen": [f"{self.host}:{free_port(self.host)}"]},
             "state_dir": str(self.workdir / "state"),
             "log": {"level": "warning"},
+            "lists": [],
         }
+        if self.blocklist is not None:
+            config["lists"] = [
+                {
+                    "id": self.blocklist.list_id,
+                    "source": str(self.blocklist.straja_file),
+                    "tier": "operator",
+                    "keys": [self.blocklist.straja_key],
+                    "refresh": "1d",
+                }
+            ]
+        return config
 
     def config_files(self) -> dict[Path, str]:
         return {self.conf: yaml.safe_dump(self.config())}
+
+    def prepare(self) -> None:
+        if self.blocklist is not None:
+            cli = ("lists", "import", str(self.blocklist.straja_file), "--config", str(self.conf))
+            # Activation also records the list as checked now, so with `refresh: 1d` the
+            # daemon's refresher leaves the file alone while it is measured.
+            straja_cli(self.source, *cli)
 
     def command(self) -> list[str]:
         return straja_cmd("serve", "--config", str(self.conf))
@@ -226,13 +274,23 @@ class StrajaServer(Server):
 
 
 class UnboundForwarder(Server):
-    """Unbound as a caching forwarder to the same upstream: the same job as Straja's."""
+    """Unbound as a caching forwarder to the same upstream: the same job as Straja's, with
+    the blocklist as `always_nxdomain` local zones (looked up on every query, before its
+    cache)."""
 
     name = "unbound"
+    block_rcode = 3
 
-    def __init__(self, workdir: Path, cpus: str | None, upstream: UpstreamUnbound) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        cpus: str | None,
+        upstream: UpstreamUnbound,
+        blocklist: Blocklist | None,
+    ) -> None:
         super().__init__(workdir, cpus)
         self.upstream = upstream
+        self.blocklist = blocklist
         self.conf = workdir / "unbound.conf"
 
     def config_files(self) -> dict[Path, str]:
@@ -241,6 +299,10 @@ class UnboundForwarder(Server):
             "  do-not-query-localhost: no",
             # Unbound serves test. itself by default (RFC 6761); forward it like the rest.
             '  local-zone: "test." nodefault',
+        ]
+        if self.blocklist is not None:
+            lines.append(f'  include: "{self.blocklist.unbound_conf}"')
+        lines += [
             "forward-zone:",
             '  name: "."',
             f"  forward-addr: {self.upstream.host}@{self.upstream.port}",
@@ -254,26 +316,45 @@ class UnboundForwarder(Server):
 
 
 class Dnsmasq(Server):
-    """dnsmasq as a caching forwarder to the same upstream."""
+    """dnsmasq as a caching forwarder to the same upstream, the list as `address=/NAME/0.0.0.0`
+    lines (looked up on every query; such answers are not cached).
+
+    It runs as the user running the harness (root in the project's sandbox, where it starts
+    fine), so it never changes user. `dns-forward-max` goes from 150 to 1000: dnsperf keeps
+    hundreds of queries in flight, and the default drops the excess on cold-unique.
+    """
 
     name = "dnsmasq"
 
-    def __init__(self, workdir: Path, cpus: str | None, upstream: UpstreamUnbound) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        cpus: str | None,
+        upstream: UpstreamUnbound,
+        blocklist: Blocklist | None,
+        cache_entries: int,
+    ) -> None:
         super().__init__(workdir, cpus)
         self.upstream = upstream
+        self.blocklist = blocklist
+        self.cache_entries = cache_entries
 
     def command(self) -> list[str]:
+        conf = self.blocklist.dnsmasq_conf if self.blocklist is not None else "/dev/null"
         return [
             DNSMASQ,
             "--keep-in-foreground",
-            "--conf-file=/dev/null",
+            f"--conf-file={conf}",
+            f"--user={pwd.getpwuid(os.getuid()).pw_name}",
+            f"--group={grp.getgrgid(os.getgid()).gr_name}",
             f"--listen-address={self.host}",
             f"--port={self.port}",
             "--bind-interfaces",
             "--no-resolv",
             "--no-hosts",
             f"--server={self.upstream.host}#{self.upstream.port}",
-            f"--cache-size={max(10_000, 2 * self.upstream.zone.size)}",
+            f"--cache-size={self.cache_entries}",
+            "--dns-forward-max=1000",
             f"--pid-file={self.workdir / 'dnsmasq.pid'}",
             f"--log-facility={self.log}",
         ]
