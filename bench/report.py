@@ -176,7 +176,7 @@ def verdicts(results: Results) -> list[Verdict]:
                 ratio = paired_ratio(rows, "straja", other, qps)
                 found.append(Verdict(f"{wname}: straja / {other}, q/s", ratio, bound))
         other, bound = RSS_TARGET
-        if other in keys:
+        if results.list_names and other in keys:  # the target is for servers carrying the list
             by_key = {r.key: r for r in rows}
             top, bottom = by_key["straja"].memory.get("peak"), by_key[other].memory.get("peak")
             ratio = top / bottom if top and bottom else None
