@@ -61,12 +61,4 @@ def blocked_entry(
         out += _RR.pack(0xC00C, query.qtype, wire.CLASS_IN, ttl, len(rdata)) + rdata
     if query.has_opt:
         out += wire.opt_record(1232, query.do, 0, wire.ede_option(ede_code, ede_text))
-    return Entry(
-        wire=bytes(out),
-        ttl_offsets=offsets,
-        ttls=ttls,
-        stored=now,
-        expires=now + ttl,
-        stale_until=now + ttl,
-        qend=12 + len(query.question),
-    )
+    return Entry.from_wire(bytes(out), 12 + len(query.question), offsets, ttls, now, ttl)

@@ -1,55 +1,79 @@
 """The answer cache: ready wire bytes keyed by everything that changes the answer.
 
-An entry is an answer with ID 0 and the question in lowercase. Serving it patches the ID,
-the RD bit, the client's letter case of the name and the TTLs counted down by age. Entries
-outlive their TTL by the serve-stale window (RFC 8767) so an answer can still be given when
-every upstream fails.
+An entry keeps an answer split around the question name: the header's flags and counts,
+and everything from the question's type to the end. Serving it is four concatenations:
+the client's ID, the header (with the client's RD bit), the client's spelling of the name,
+and the rest, whose TTLs are counted down once a second. Entries outlive their TTL by the
+serve-stale window (RFC 8767) so an answer can still be given when every upstream fails.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 _U32 = struct.Struct("!I")
-_U16 = struct.Struct("!H")
+_FIELD = struct.Struct("=HI")
 
-# Rough per-entry overhead of the dict slot, the Entry object and the key, counted into
-# `cache.max_bytes` so a cache full of tiny answers cannot blow the memory budget.
-ENTRY_OVERHEAD = 200
+# What an entry costs beyond the bytes of its answer and key: the Entry object, its ints and
+# small bytes objects, the key object and the OrderedDict slot. Measured with tracemalloc on
+# 100k A answers (520 bytes each in all), so `cache.max_bytes` bounds real memory.
+ENTRY_OVERHEAD = 460
 
 
 @dataclass(slots=True)
 class Entry:
-    wire: bytes  # the whole answer, ID 0, question lowercase
-    ttl_offsets: tuple[int, ...]  # absolute offsets of TTL fields in `wire`
-    ttls: tuple[int, ...]  # the TTLs as stored
+    head: bytes  # header bytes 2..12 (flags with RD set, counts) of the answer
+    tail: bytes  # from the question's type to the end; TTLs as of `aged_at`
+    qlen: int  # length of the question name in wire format
+    ttl_fields: bytes  # (offset in `tail`, TTL as stored) pairs, packed "=HI"
     stored: int  # monotonic second when stored
-    expires: int  # monotonic second when the answer stops being fresh
-    stale_until: int  # after this the entry is useless even for serve-stale
-    qend: int
-    size: int = field(default=0)
+    expires: int  # monotonic second when the answer stops being fresh (serve-stale after)
+    aged_at: int = 0
+    size: int = 0
     blocked_by: str | None = None  # the list id, for blocked answers
     box: list[int] | None = None  # that list's hit counter, bumped on every hit
-    # The answer as of `aged_at` seconds after storing, split around the question name so a
-    # hit is four concatenations: ID + (flags..counts for RD=0 / RD=1) + client's name + tail.
-    aged_at: int = -1
-    head_rd0: bytes = b""
-    head_rd1: bytes = b""
-    tail: bytes = b""
+
+    @classmethod
+    def from_wire(
+        cls,
+        wire: bytes,
+        qend: int,
+        ttl_offsets: Sequence[int],
+        ttls: Sequence[int],
+        stored: int,
+        lifetime: int,
+    ) -> Entry:
+        """An entry for the answer `wire` whose question section ends at `qend`;
+        `ttl_offsets` are absolute offsets of its TTL fields, `ttls` their values."""
+        base = qend - 4
+        fields = b"".join(
+            _FIELD.pack(off - base, ttl) for off, ttl in zip(ttl_offsets, ttls, strict=True)
+        )
+        return cls(
+            head=bytes((wire[2] | 1,)) + wire[3:12],
+            tail=wire[base:],
+            qlen=qend - 16,
+            ttl_fields=fields,
+            stored=stored,
+            expires=stored + lifetime,
+        )
 
 
 class AnswerCache:
     """A bounded map from cache key to Entry, evicting the oldest insertions first.
 
     FIFO rather than LRU: a hit costs no reordering, and an answer that is still wanted is
-    re-inserted when it is refreshed, which moves it to the young end anyway.
+    re-inserted when it is refreshed, which moves it to the young end anyway. An OrderedDict,
+    because taking the oldest key of a plain dict walks over every slot deleted before it.
     """
 
     def __init__(self, max_entries: int, max_bytes: int) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self.entries: dict[bytes, Entry] = {}
+        self.entries: OrderedDict[bytes, Entry] = OrderedDict()
         self.bytes = 0
         self.evictions = 0
 
@@ -71,7 +95,7 @@ class AnswerCache:
     def put(self, key: bytes, entry: Entry) -> None:
         if self.max_entries <= 0:
             return
-        entry.size = len(entry.wire) + len(key) + ENTRY_OVERHEAD
+        entry.size = len(entry.tail) + len(entry.ttl_fields) + len(key) + ENTRY_OVERHEAD
         old = self.entries.pop(key, None)
         if old is not None:
             self.bytes -= old.size
@@ -82,25 +106,26 @@ class AnswerCache:
     def _evict(self) -> None:
         entries = self.entries
         while entries and (len(entries) > self.max_entries or self.bytes > self.max_bytes):
-            oldest = next(iter(entries))
-            self.bytes -= entries.pop(oldest).size
+            self.bytes -= entries.popitem(last=False)[1].size
             self.evictions += 1
 
 
 def age_entry(entry: Entry, age: int) -> None:
-    """Prepare the entry's pieces with every TTL counted down by `age` seconds."""
-    wire = entry.wire
-    if age > 0 and entry.ttl_offsets:
-        buf = bytearray(wire)
+    """Count the entry's TTLs down to `age` seconds after it was stored."""
+    if entry.ttl_fields:
+        buf = bytearray(entry.tail)
         pack = _U32.pack_into
-        for off, ttl in zip(entry.ttl_offsets, entry.ttls, strict=True):
+        for off, ttl in _FIELD.iter_unpack(entry.ttl_fields):
             pack(buf, off, ttl - age if ttl > age else 0)
-        wire = bytes(buf)
-    flags = wire[2] & 0xFE
-    entry.head_rd0 = bytes((flags,)) + wire[3:12]
-    entry.head_rd1 = bytes((flags | 1,)) + wire[3:12]
-    entry.tail = wire[entry.qend - 4 :]
+        entry.tail = bytes(buf)
     entry.aged_at = age
+
+
+def _stale_tail(entry: Entry, ttl: int) -> bytes:
+    buf = bytearray(entry.tail)
+    for off, _ in _FIELD.iter_unpack(entry.ttl_fields):
+        _U32.pack_into(buf, off, ttl)
+    return bytes(buf)
 
 
 def render(entry: Entry, query_head: bytes, qname: bytes, now: int, stale_ttl: int = 0) -> bytes:
@@ -111,15 +136,13 @@ def render(entry: Entry, query_head: bytes, qname: bytes, now: int, stale_ttl: i
     short TTL, 30 s recommended).
     """
     if stale_ttl:
-        buf = bytearray(entry.wire)
-        for off in entry.ttl_offsets:
-            _U32.pack_into(buf, off, stale_ttl)
-        buf[0:2] = query_head[0:2]
-        buf[2] = (buf[2] & 0xFE) | (query_head[2] & 1)
-        buf[12 : 12 + len(qname)] = qname
-        return bytes(buf)
-    age = now - entry.stored
-    if age != entry.aged_at:
-        age_entry(entry, age)
-    head = entry.head_rd1 if query_head[2] & 1 else entry.head_rd0
-    return query_head[0:2] + head + qname + entry.tail
+        tail = _stale_tail(entry, stale_ttl)
+    else:
+        age = now - entry.stored
+        if age != entry.aged_at:
+            age_entry(entry, age)
+        tail = entry.tail
+    head = entry.head
+    if not query_head[2] & 1:
+        head = bytes((head[0] & 0xFE,)) + head[1:]
+    return query_head[0:2] + head + qname + tail

@@ -319,7 +319,7 @@ class Resolver:
         if entry is not None and now <= entry.expires:
             return self.fit(render(entry, data, query.qname, now), query, tcp)
         stale = self.cache.entries.get(query.key)
-        if stale is not None and now < stale.stale_until:
+        if stale is not None and now < stale.expires + self.serve_stale:
             self.counters.stale_served += 1
             return self.fit(render(stale, data, query.qname, now, self.stale_ttl), query, tcp)
         if entry is not None:
@@ -398,15 +398,7 @@ class Resolver:
         response = head + question + bytes(body) + opt
 
         now = int(time.monotonic())
-        entry = Entry(
-            wire=response,
-            ttl_offsets=offsets,
-            ttls=tuple(ttls),
-            stored=now,
-            expires=now + lifetime,
-            stale_until=now + lifetime + self.serve_stale,
-            qend=base,
-        )
+        entry = Entry.from_wire(response, base, offsets, ttls, now, lifetime)
         if cacheable:
             self.cache.put(query.key, entry)
         return entry

@@ -90,3 +90,20 @@ def test_types_that_differ_only_in_letter_case_bytes_do_not_share_an_entry(straj
     assert https.answer and https.answer[0].rdtype == 65
     other = straja.query("svc.example.test", "TYPE97")
     assert other.question[0].rdtype == 97 and not other.answer
+
+
+def test_cache_bounds_hold_by_entries_and_bytes_oldest_out_first() -> None:
+    from resolver.cache import AnswerCache, Entry
+
+    def entry(size: int) -> Entry:
+        wire = bytes(12) + b"\x01a\x00" + b"\x00\x01\x00\x01" + bytes(size)
+        return Entry.from_wire(wire, 19, (), (), 0, 60)
+
+    cache = AnswerCache(max_entries=3, max_bytes=10**6)
+    for i in range(5):
+        cache.put(b"k%d" % i, entry(10))
+    assert list(cache.entries) == [b"k2", b"k3", b"k4"] and cache.evictions == 2
+    small = AnswerCache(max_entries=1000, max_bytes=5000)
+    for i in range(100):
+        small.put(b"key%03d" % i, entry(500))
+    assert small.bytes <= 5000 and b"key099" in small.entries and b"key000" not in small.entries
