@@ -12,7 +12,6 @@ import asyncio
 import logging
 import random
 
-from admin import listmanager
 from admin.config import Config
 from blocklists.store import ListStore
 
@@ -36,6 +35,8 @@ class Refresher:
             config = self.config
             if config.lists:
                 store = ListStore(config.state_path)
+                from admin import listmanager  # fetching and verifying: not needed to serve
+
                 try:
                     await asyncio.to_thread(listmanager.refresh_all, list(config.lists), store)
                 except Exception:

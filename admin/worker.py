@@ -13,7 +13,6 @@ from admin.config import Config, ConfigError, load_config
 from admin.logs import setup_logging
 from admin.refresher import Refresher
 from blocklists.errors import ListError
-from blocklists.names import normalise_name
 from blocklists.trie import name_to_labels
 from resolver.server import DnsServer
 from resolver.stoppage import BlockInfo
@@ -115,6 +114,8 @@ async def start_stop_page(server: DnsServer, config: Config, reuse_port: bool) -
 
 def stop_page_explainer(server: DnsServer) -> Callable[[str, str], BlockInfo | None]:
     """Which list blocks a Host for a client, asked of the worker's live policy."""
+    from blocklists.names import normalise_name  # idna: loaded with the STOP page, not before
+
     resolver = server.resolver
 
     def explain(host: str, client: str) -> BlockInfo | None:

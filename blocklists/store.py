@@ -25,12 +25,14 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from blocklists import minisign
 from blocklists.errors import ListError
 from blocklists.spec import ListSpec
 from blocklists.trie import CompiledList, ListHeader
+
+if TYPE_CHECKING:
+    from blocklists import minisign
 
 log = logging.getLogger("straja.lists")
 
@@ -66,6 +68,8 @@ def clock_is_sane(now: float, header: ListHeader | None = None) -> bool:
 
 def load_keys(spec: ListSpec) -> list[minisign.PublicKey]:
     """The pinned keys of a list, parsed (a MalformedKeyError names the bad one)."""
+    from blocklists import minisign  # cryptography: only when verifying, never to serve
+
     return [minisign.PublicKey.parse(k) for k in spec.keys]
 
 
@@ -172,6 +176,8 @@ class ListStore:
         """Check `path` against the list's pinned keys; None for `signed: false` lists."""
         if not spec.signed:
             return None
+        from blocklists import minisign
+
         if signature_text is None:
             raise Refused(spec.id, "missing signature: no .minisig beside the file")
         try:
@@ -237,6 +243,8 @@ class ListStore:
                 f"{spec.tier}; the header wins, so correct tier: in the config",
             )
         if verified is not None and source_serial is None:
+            from blocklists import minisign
+
             fields = minisign.parse_trusted_comment(verified.trusted_comment)
             if fields.get("list") not in (None, spec.id):
                 raise Refused(spec.id, f"id mismatch: the signature is for list {fields['list']!r}")

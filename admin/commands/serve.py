@@ -20,9 +20,15 @@ def serve(config_path: str) -> None:
     """Answer DNS queries as the config says, until SIGTERM. SIGHUP reloads the config."""
     config = load_or_exit(config_path, EXIT_BAD_CONFIG, "nothing was started.")
     setup_logging(config.log.level)
-    from admin.listmanager import activate_missing_local
+    missing = [
+        spec for spec in config.lists
+        if not spec.is_url and spec.format == "compiled"
+        and not (config.state_path / "lists" / spec.id / "active.sl").exists()
+    ]
+    if missing:  # a first run: verify and activate local lists before the first answer
+        from admin.listmanager import activate_missing_local
 
-    activate_missing_local(config.lists, config.state_path)
+        activate_missing_local(missing, config.state_path)
     if config.dns.workers == 1:
         from admin.worker import run_worker
 
