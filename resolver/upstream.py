@@ -154,8 +154,7 @@ async def udp_exchange(
     """
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if server.family_v6 else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    sock.setblocking(False)
+    sock = socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)  # one syscall less
     answer: asyncio.Future[bytes] = loop.create_future()
 
     def readable() -> None:
