@@ -107,3 +107,15 @@ def test_cache_bounds_hold_by_entries_and_bytes_oldest_out_first() -> None:
     for i in range(100):
         small.put(b"key%03d" % i, entry(500))
     assert small.bytes <= 5000 and b"key099" in small.entries and b"key000" not in small.entries
+
+
+def test_refreshed_entries_replace_old_ones_without_leaking() -> None:
+    from resolver.cache import AnswerCache, Entry
+
+    wire = bytes(12) + b"\x01a\x00" + b"\x00\x01\x00\x01" + bytes(20)
+    cache = AnswerCache(max_entries=10, max_bytes=10**6)
+    for i in range(5000):
+        cache.put(b"k%d" % (i % 3), Entry.from_wire(wire, 19, (), (), i, 60))
+    assert len(cache.entries) == 3 and len(cache.order) <= 2 * 3 + 1024
+    assert cache.bytes == sum(e.size for e in cache.entries.values())
+    assert cache.entries[b"k2"].stored == 4997  # the newest version of each key
