@@ -1,8 +1,8 @@
 """The daemon's list refresher: each list on its own `refresh:` schedule.
 
 With `dns.workers: 1` it is a task on the worker's loop (its blocking work, fetching and
-verifying, runs in a thread; compiling in a child process). With several workers the
-supervisor runs it in a process of its own. Either way it only writes state_dir; serving
+verifying, runs in a thread; compiling in a child process). With several workers it runs
+in the supervisor's control process (admin.control). Either way it only writes state_dir; serving
 processes pick changes up through the generation file.
 """
 
@@ -42,13 +42,3 @@ class Refresher:
                 except Exception:
                     log.exception("list refresh pass failed")
             await asyncio.sleep(TICK)
-
-
-def run_refresher_process(config: Config) -> int:
-    """Entry point of the supervisor's list process."""
-    refresher = Refresher(config)
-    try:
-        asyncio.run(refresher.run())
-    except KeyboardInterrupt:
-        pass
-    return 0

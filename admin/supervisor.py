@@ -13,12 +13,12 @@ import signal
 import time
 
 from admin.config import Config, ConfigError, load_config
-from admin.refresher import run_refresher_process
+from admin.control import run_control_process
 from admin.worker import run_worker
 
 log = logging.getLogger("straja.supervisor")
 
-LIST_PROCESS = -1  # the index of the list refresher among the children
+CONTROL_PROCESS = -1  # the index of the control process (lists, STOP page) among the children
 
 
 class Supervisor:
@@ -38,17 +38,17 @@ class Supervisor:
             signal.signal(signal.SIGHUP, signal.SIG_DFL)
             code = 1
             try:
-                if index == LIST_PROCESS:
-                    code = run_refresher_process(self.config)
+                if index == CONTROL_PROCESS:
+                    code = run_control_process(self.config)
                 else:
                     code = run_worker(
-                        self.config, reuse_port=True, refresh_lists=False, index=index
+                        self.config, reuse_port=True, control=False, index=index
                     )
             finally:
                 os._exit(code)
         self.children[pid] = index
         self.started[index] = time.monotonic()
-        what = "list refresher" if index == LIST_PROCESS else f"worker {index}"
+        what = "control process" if index == CONTROL_PROCESS else f"worker {index}"
         log.info("%s started as pid %d", what, pid)
 
     def run(self) -> int:
@@ -57,7 +57,7 @@ class Supervisor:
         signal.signal(signal.SIGHUP, self._on_hup)
         for index in range(self.config.dns.workers):
             self.spawn(index)
-        self.spawn(LIST_PROCESS)
+        self.spawn(CONTROL_PROCESS)
         while self.children:
             if self.reload_wanted:
                 self.reload_wanted = False
@@ -107,10 +107,10 @@ class Supervisor:
             log.warning("dns.workers changed; it takes effect at the next restart")
         self.config = new
         for pid, index in list(self.children.items()):
-            # Workers reload in place; the refresher simply restarts with the new config.
-            if index == LIST_PROCESS:
+            # Workers reload in place; the control process restarts with the new config.
+            if index == CONTROL_PROCESS:
                 self.expected_exits.add(pid)
             try:
-                os.kill(pid, signal.SIGTERM if index == LIST_PROCESS else signal.SIGHUP)
+                os.kill(pid, signal.SIGTERM if index == CONTROL_PROCESS else signal.SIGHUP)
             except ProcessLookupError:
                 pass

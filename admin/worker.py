@@ -27,7 +27,7 @@ EXIT_CANNOT_LISTEN = 1
 
 
 def run_worker(
-    config: Config, reuse_port: bool = False, refresh_lists: bool = True, index: int = 0
+    config: Config, reuse_port: bool = False, control: bool = True, index: int = 0
 ) -> int:
     """Serve until SIGTERM or SIGINT; returns the process exit code.
 
@@ -36,12 +36,12 @@ def run_worker(
     try:
         import uvloop  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
-        return asyncio.run(_serve(config, reuse_port, refresh_lists, index))
+        return asyncio.run(_serve(config, reuse_port, control, index))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(_serve(config, reuse_port, refresh_lists, index))
+        return runner.run(_serve(config, reuse_port, control, index))
 
 
-async def _serve(config: Config, reuse_port: bool, refresh_lists: bool, index: int) -> int:
+async def _serve(config: Config, reuse_port: bool, control: bool, index: int) -> int:
     server = DnsServer(config, reuse_port=reuse_port)
     stats.restore(server.resolver.counters, config.state_path, index)
     try:
@@ -52,7 +52,7 @@ async def _serve(config: Config, reuse_port: bool, refresh_lists: bool, index: i
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     reloads: set[asyncio.Task[None]] = set()
-    refresher = Refresher(config) if refresh_lists else None
+    refresher = Refresher(config) if control else None
     refresh_task = loop.create_task(refresher.run()) if refresher is not None else None
     stats_task = loop.create_task(stats.writer(server.resolver.counters, config.state_path, index))
     stop_page: StopPage | None = None
@@ -80,7 +80,8 @@ async def _serve(config: Config, reuse_port: bool, refresh_lists: bool, index: i
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     log.info("ready, upstreams %s", ", ".join(str(u) for u in config.upstreams))
-    stop_page = await start_stop_page(server, config, reuse_port)
+    if control:  # one process does it all; under the supervisor the control process does
+        stop_page = await start_stop_page(server, config, reuse_port)
     await stop.wait()
     log.info("shutting down")
     if refresh_task is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
+import random
 import socket
 import struct
 import time
@@ -14,6 +14,9 @@ from resolver import wire
 from resolver.settings import HostPort
 
 log = logging.getLogger("straja.upstream")
+
+# IDs from the operating system's CSPRNG (what `secrets` uses, without importing hashlib).
+_random = random.SystemRandom()
 
 _H = struct.Struct("!HHHHHH")
 
@@ -75,7 +78,7 @@ class Forwarder:
 
         Unknown EDNS options, ECS and MAC options never travel upstream: we build our own OPT.
         """
-        msg_id = secrets.randbits(16)
+        msg_id = _random.getrandbits(16)
         flags = wire.RD | (wire.CD if cd else 0)
         packet = _H.pack(msg_id, flags, 1, 0, 0, 1 if has_opt else 0) + question
         if has_opt:

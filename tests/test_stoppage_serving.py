@@ -52,3 +52,23 @@ def test_daemon_serves_the_stop_page_by_tier(straja_factory, unbound, tmp_path: 
     assert "games.example.test" in run.stdout and "school" in run.stdout
     stored = (Path(s.config["state_dir"]) / "reports" / "reports.jsonl").read_text()
     assert "127.0.0.1" not in stored
+
+
+def test_with_several_workers_one_control_process_serves_the_stop_page(
+    straja_factory, unbound, tmp_path: Path
+) -> None:
+    pub = Publisher(tmp_path)
+    school = pub.compile("school", ["games.example.test"], 1)
+    s = straja_factory({"upstreams": [unbound.address], "dns": {"workers": 2}, "lists": [
+        {"id": "school", "source": str(school), "tier": "operator", "keys": [pub.key]},
+    ]})
+    deadline = time.monotonic() + 15
+    code = 0
+    while time.monotonic() < deadline:
+        try:
+            code, _ = _get(s.stop_page_port, "games.example.test")
+            break
+        except OSError:
+            time.sleep(0.2)
+    assert code == 403
+    assert s.read_log().count("STOP page on") == 1  # not once per worker
