@@ -125,6 +125,16 @@ def _wildcard_rule(token: str, plain_flags: int, subtree_flags: int) -> Rule:
         raise _Bad(str(exc)) from None
 
 
+def _name_rule(token: str, flags: int, normalise: Callable[[str], str]) -> Rule:
+    """`token` with `flags`, or a `*.d` wildcard (subdomains only); bad names are _Bad."""
+    if token[0] == "*":
+        return _wildcard_rule(token, flags, SUBTREE_BLOCK)
+    try:
+        return normalise(token), flags
+    except InvalidNameError as exc:
+        raise _Bad(str(exc)) from None
+
+
 def _parse_domains(lines: Iterable[str], report: ParseReport) -> Iterator[Rule]:
     normalise = normalise_name
     number = 0
@@ -137,13 +147,7 @@ def _parse_domains(lines: Iterable[str], report: ParseReport) -> Iterator[Rule]:
         try:
             if " " in line or "\t" in line:
                 raise _Bad("Expected one domain name per line.")
-            if line[0] == "*":
-                yield _wildcard_rule(line, BLOCK_WITH_SUBDOMAINS, SUBTREE_BLOCK)
-            else:
-                try:
-                    yield normalise(line), BLOCK_WITH_SUBDOMAINS
-                except InvalidNameError as exc:
-                    raise _Bad(str(exc)) from None
+            yield _name_rule(line, BLOCK_WITH_SUBDOMAINS, normalise)
             report.rules += 1
         except _Bad as exc:
             report.bad(number, raw, str(exc))
@@ -201,13 +205,7 @@ def _parse_hosts(lines: Iterable[str], report: ParseReport) -> Iterator[Rule]:
                 report.unsupported += 1
                 continue
             try:
-                if token[0] == "*":
-                    yield _wildcard_rule(token, EXACT_BLOCK, SUBTREE_BLOCK)
-                else:
-                    try:
-                        yield normalise(token), EXACT_BLOCK
-                    except InvalidNameError as exc:
-                        raise _Bad(str(exc)) from None
+                yield _name_rule(token, EXACT_BLOCK, normalise)
                 report.rules += 1
             except _Bad as exc:
                 problem = problem or str(exc)
