@@ -186,7 +186,6 @@ class Resolver:
     def answer_fast(self, data: bytes, host: str, tcp: bool) -> bytes | wire.Query | None:
         """Bytes to send, a Query that needs the slow path, or None to drop the packet."""
         counters = self.counters
-        counters.queries += 1
         # The common case first, on raw bytes and without building a Query: one question,
         # no other records but an OPT without options, a client that is allowed and is not
         # a forwarder, and the answer in the cache. A key can only be in the cache if the
@@ -214,7 +213,7 @@ class Resolver:
                         )
                         now = int(mono)
                         if entry is not None and now < entry.expires:
-                            counters.cache_hits += 1
+                            counters.fast_hits += 1  # a query and a cache hit, in one count
                             box = entry.box
                             if box is not None:
                                 box[0] += 1
@@ -224,6 +223,7 @@ class Resolver:
                                 if kflags & wire.KEY_OPT else wire.MIN_UDP
                             ):
                                 return response
+        counters.queries += 1
         if len(data) < 12 or data[2] & 0x80:
             counters.dropped += 1  # not even a header, or a response: never answer those
             return None

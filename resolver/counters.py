@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, fields
 
 @dataclass(slots=True)
 class Counters:
-    queries: int = 0  # over UDP: queries - tcp
+    queries: int = 0  # all queries (fast_hits added in snapshots); over UDP: queries - tcp
+    fast_hits: int = 0  # cache hits answered without parsing (counted nowhere else)
     tcp: int = 0
     cache_hits: int = 0
     cache_misses: int = 0
@@ -47,8 +48,10 @@ class Counters:
         out: dict[str, object] = {
             f.name: getattr(self, f.name)
             for f in fields(self)
-            if f.name not in ("list_hits", "list_tiers")
+            if f.name not in ("list_hits", "list_tiers", "fast_hits")
         }
+        out["queries"] = self.queries + self.fast_hits
+        out["cache_hits"] = self.cache_hits + self.fast_hits
         per_list = {list_id: box[0] for list_id, box in self.list_hits.items()}
         tiers = {"mandatory": 0, "operator": 0, "family": 0}
         for list_id, hits in per_list.items():
