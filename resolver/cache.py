@@ -129,7 +129,12 @@ class AnswerCache:
 
 def age_entry(entry: Entry, age: int) -> None:
     """Count the entry's TTLs down to `age` seconds after it was stored."""
-    if entry.ttl_fields:
+    fields = entry.ttl_fields
+    if len(fields) == _FIELD.size:  # one record, the common case: no bytearray round trip
+        off, ttl = _FIELD.unpack(fields)
+        frame = entry.frame
+        entry.frame = frame[:off] + _U32.pack(ttl - age if ttl > age else 0) + frame[off + 4 :]
+    elif fields:
         buf = bytearray(entry.frame)
         pack = _U32.pack_into
         for off, ttl in _FIELD.iter_unpack(entry.ttl_fields):

@@ -119,3 +119,24 @@ def test_refreshed_entries_replace_old_ones_without_leaking() -> None:
     assert len(cache.entries) == 3 and len(cache.order) <= 2 * 3 + 1024
     assert cache.bytes == sum(e.size for e in cache.entries.values())
     assert cache.entries[b"k2"].stored == 4997  # the newest version of each key
+
+
+def test_ttls_count_down_in_every_record_of_an_entry() -> None:
+    import struct
+
+    from resolver.cache import Entry, age_entry
+
+    head = bytes(12)
+    question = b"\x01a\x00\x00\x01\x00\x01"
+    records = b"".join(b"\xc0\x0c\x00\x01\x00\x01" + struct.pack("!I", t) + b"\x00\x04" + bytes(4)
+                       for t in (300, 5))
+    wire = head + question + records
+    qend = 12 + len(question)
+    offsets = (qend + 6, qend + 6 + 16)
+    many = Entry.from_wire(wire, qend, offsets, (300, 5), 100, 5)
+    one = Entry.from_wire(wire[: qend + 16], qend, offsets[:1], (300,), 100, 300)
+    age_entry(many, 10)
+    age_entry(one, 10)
+    ttls = [struct.unpack_from("!I", many.frame, 10 + 4 + 6 + 16 * i)[0] for i in range(2)]
+    assert ttls == [290, 0]  # never below zero
+    assert struct.unpack_from("!I", one.frame, 10 + 4 + 6)[0] == 290
