@@ -101,6 +101,8 @@ class Resolver:
         self.make_policy: PolicyFactory = lambda ids: Policy(())
         self.clients: dict[str, Client] = {}
         self.schedule_deadline = 0.0
+        self._background: set[asyncio.Task[None]] = set()
+        self._policy_inputs: object = None
         self.configure(config)
 
     def configure(self, config: ServerConfig) -> None:
@@ -122,6 +124,7 @@ class Resolver:
         self.negative_max_ttl = int(c.negative_max_ttl)
         self.serve_stale = int(c.serve_stale)
         self.stale_ttl = int(c.stale_answer_ttl)
+        self.stale_client_timeout = c.stale_answer_client_timeout
         b = config.blocking
         self.block_action = ACTION_CODES[b.action]
         self.block_ttl = int(b.ttl)
@@ -130,7 +133,15 @@ class Resolver:
             {wire.text_to_name(n) for n in BYPASS_CANARIES} if b.encrypted_dns_canaries else set()
         )
         self.timezone = config.timezone
-        self.rebuild()
+        # A reload that changes nothing the decisions depend on (upstreams, cache sizes,
+        # timeouts, the ACL) keeps the policy generation, so the cache stays valid.
+        policy_inputs = (config.groups, config.local, config.blocking, config.timezone,
+                         config.lists)
+        if policy_inputs != self._policy_inputs:
+            self._policy_inputs = policy_inputs
+            self.rebuild()
+        else:
+            self.clients = {}
 
     def set_policy_factory(self, make_policy: PolicyFactory) -> None:
         """Swap in new lists: every group's policy is rebuilt under a new generation, so no
@@ -299,11 +310,27 @@ class Resolver:
     # -- the slow path -----------------------------------------------------------------
 
     async def answer_slow(self, data: bytes, query: wire.Query, tcp: bool) -> bytes:
-        """Resolve through the upstreams (coalescing identical questions), cache, answer."""
+        """Resolve through the upstreams (coalescing identical questions), cache, answer.
+
+        With an expired answer still in the serve-stale window, the client waits at most
+        `cache.stale_answer_client_timeout` (RFC 8767's 1.8 s) before it gets the stale
+        answer; the upstream query goes on and refreshes the cache when it answers.
+        """
+        stale_first = self.cache.entries.get(query.key)
+        if stale_first is not None and time.monotonic() >= stale_first.expires + self.serve_stale:
+            stale_first = None  # too old even to serve stale
+        entry: Entry | None = None
         pending = self._inflight.get(query.key)
         if pending is not None:
             self.counters.coalesced += 1
-            entry = await asyncio.shield(pending)
+        elif stale_first is not None and self.stale_client_timeout:
+            pending = self._fetch_in_background(query)
+        if pending is not None:
+            if stale_first is not None and self.stale_client_timeout:
+                done, _ = await asyncio.wait((pending,), timeout=self.stale_client_timeout)
+                entry = pending.result() if done else None
+            else:
+                entry = await asyncio.shield(pending)
         else:
             future: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
             self._inflight[query.key] = future
@@ -327,6 +354,28 @@ class Resolver:
             return self.fit(render(entry, data, query.qname, now), query, tcp)
         self.counters.servfail += 1
         return wire.error_response(data, wire.SERVFAIL, query, self.max_udp)
+
+    def _fetch_in_background(self, query: wire.Query) -> asyncio.Future[Entry | None]:
+        """Start fetching `query` in a task of its own, registered for coalescing."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Entry | None] = loop.create_future()
+        key = query.key
+        self._inflight[key] = future
+
+        async def fetch() -> None:
+            try:
+                result = await self._fetch(query)
+            except Exception:
+                log.exception("refreshing %s failed", query.name_text())
+                result = None
+            finally:
+                self._inflight.pop(key, None)
+            future.set_result(result)
+
+        task = loop.create_task(fetch())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return future
 
     async def _fetch(self, query: wire.Query) -> Entry | None:
         question = query.question

@@ -37,6 +37,12 @@ class ListWatcher:
         self.missing_mandatory: list[str] = []
 
     def configure(self, state_dir: Path, specs: Sequence[ListSpec], local: LocalSettings) -> None:
+        """Take a (re)loaded config; the lists are remapped only if their part changed."""
+        unchanged = (state_dir, list(specs), local) == (
+            self.store.root.parent, list(self.specs), self.local
+        )
+        if unchanged and self.stamp >= 0:  # loaded before, and nothing of ours changed
+            return
         self.store = ListStore(state_dir)
         self.specs = list(specs)
         self.local = local

@@ -124,6 +124,9 @@ class CacheSettings:
     negative_max_ttl: float = duration(3600)
     serve_stale: float = duration(86400)
     stale_answer_ttl: float = duration(30)
+    # How long a client waits for a fresh answer before it gets the stale one (RFC 8767
+    # recommends 1.8s); 0s waits for the upstreams to answer or fail.
+    stale_answer_client_timeout: float = duration(1.8)
 
     def validate(self) -> None:
         if self.max_entries < 0:

@@ -140,3 +140,34 @@ def test_ttls_count_down_in_every_record_of_an_entry() -> None:
     ttls = [struct.unpack_from("!I", many.frame, 10 + 4 + 6 + 16 * i)[0] for i in range(2)]
     assert ttls == [290, 0]  # never below zero
     assert struct.unpack_from("!I", one.frame, 10 + 4 + 6)[0] == 290
+
+
+def test_stale_answer_comes_before_a_slow_upstream_gives_up(straja_factory, tmp_path) -> None:
+    # An upstream that still answers, but that this test then silences: the client gets the
+    # stale answer after cache.stale_answer_client_timeout (1.8 s by default), well within its
+    # own 5 s, instead of waiting out the upstream's 10 s timeout.
+    from tests.servers import Unbound
+    from tests.test_forwarding import SilentUpstream
+
+    unbound = Unbound(tmp_path, host="127.0.0.6").start()
+    silent = SilentUpstream("127.0.0.7")
+    try:
+        s = straja_factory({"upstreams": [unbound.address], "dns": {"upstream_timeout": "10s"}})
+        assert s.query("short.example.test", "A").answer[0].ttl <= 2
+        time.sleep(2.5)  # the 2 s TTL is over
+        config = dict(s.config)
+        config["upstreams"] = [silent.address]
+        s.write_config(config)
+        import signal
+
+        s.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while "config reloaded" not in s.read_log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stale = s.query("short.example.test", "A")  # dnspython's timeout here: 5 s
+        assert [str(x) for x in stale.answer[0]] == ["192.0.2.11"]
+        assert stale.answer[0].ttl == 30
+        assert silent.seen, "the upstream was asked again"
+    finally:
+        silent.close()
+        unbound.stop()
