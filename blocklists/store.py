@@ -159,16 +159,6 @@ class ListStore:
         log.error("list %s: candidate refused, the active version keeps serving: %s",
                   list_id, reason)
 
-    def active_header(self, list_id: str) -> ListHeader | None:
-        path = self.active_path(list_id)
-        if not path.exists():
-            return None
-        try:
-            with CompiledList.open(path) as lst:
-                return lst.header
-        except ListError:
-            return None
-
     # -- activation --------------------------------------------------------------------
 
     def verify(

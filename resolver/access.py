@@ -15,7 +15,6 @@ log = logging.getLogger("straja.access")
 
 _SIOCGIFADDR = 0x8915
 _SIOCGIFNETMASK = 0x891B
-_CACHE_LIMIT = 65536
 
 
 Interface = tuple[str, IPNetwork, ipaddress.IPv4Address | ipaddress.IPv6Address]
@@ -131,12 +130,11 @@ def local_networks(listen: Iterable[HostPort]) -> list[IPNetwork]:
 
 
 class AccessList:
-    """Decides whether an address may query; answers are cached per address."""
+    """Decides whether an address may query."""
 
     def __init__(self, networks: Iterable[IPNetwork]) -> None:
         self.v4 = [n for n in networks if n.version == 4]
         self.v6 = [n for n in networks if n.version == 6]
-        self._cache: dict[str, bool] = {}
 
     @classmethod
     def from_settings(
@@ -151,15 +149,7 @@ class AccessList:
         return cls(nets)
 
     def allowed(self, host: str) -> bool:
-        verdict = self._cache.get(host)
-        if verdict is None:
-            verdict = self._decide(host)
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[host] = verdict
-        return verdict
-
-    def _decide(self, host: str) -> bool:
+        """Whether `host` may query (the resolver caches the verdict per client)."""
         try:
             ip = ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:

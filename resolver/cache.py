@@ -93,9 +93,6 @@ class AnswerCache:
         self.order.clear()
         self.bytes = 0
 
-    def get(self, key: bytes) -> Entry | None:
-        return self.entries.get(key)
-
     def put(self, key: bytes, entry: Entry) -> None:
         if self.max_entries <= 0:
             return

@@ -49,14 +49,11 @@ log = logging.getLogger("straja.resolver")
 _H = struct.Struct("!HHHHHH")
 _U32 = struct.Struct("!I")
 
-TCP_MAX = 65535
-
 _ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00"  # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0
 _NO_RECORDS = b"\x00\x00"
 _ONE_RECORD = b"\x00\x01"
 _OPT_HEAD = b"\x00\x00\x29"  # root owner name, type OPT
 _CD_KEY = {0: 0, 0x10: wire.KEY_CD}
-_FLAG_BYTES = tuple(bytes((i,)) for i in range(8))
 
 
 class ServerConfig(Protocol):
@@ -220,7 +217,7 @@ class Resolver:
                     if mono < self.schedule_deadline:
                         entry = self.cache.entries.get(
                             data[12 : qend - 4].lower() + data[qend - 4 : qend]
-                            + _FLAG_BYTES[kflags] + client[1].tag
+                            + wire.FLAG_BYTES[kflags] + client[1].tag
                         )
                         now = int(mono)
                         if entry is not None and now < entry.expires:

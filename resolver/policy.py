@@ -133,13 +133,6 @@ class Policy:
                 return Block("local-deny", "operator", None, depth)
         return None
 
-    def explain(self, labels: Sequence[bytes]) -> list[tuple[str, str, object]]:
-        """Every list's view of a name, for `straja check`: (list id, tier, explanation)."""
-        views: list[tuple[str, str, object]] = []
-        for lst in self.lists:
-            views.append((lst.list_id, lst.tier, lst.lookup(labels)))
-        return views
-
 
 def _action(match: Match, lst: ActiveList) -> int | None:
     entry = _ENTRY_ACTIONS.get(match.action)
@@ -149,8 +142,8 @@ def _action(match: Match, lst: ActiveList) -> int | None:
 def build_policy(
     specs: Sequence[ListSpec],
     opened: dict[str, CompiledList],
-    allow: Iterable[str] = (),
-    deny: Iterable[str] = (),
+    allow: SuffixSet | None = None,
+    deny: SuffixSet | None = None,
 ) -> Policy:
     """A Policy from the configured lists and their opened active files.
 
@@ -163,7 +156,7 @@ def build_policy(
             continue
         action = ACTION_CODES[spec.action] if spec.action else None
         active.append(ActiveList(spec.id, lst.header.tier, action, lst.lookup))
-    return Policy(active, SuffixSet(allow), SuffixSet(deny))
+    return Policy(active, allow, deny)
 
 
 def policy_factory(
@@ -173,6 +166,7 @@ def policy_factory(
     a Policy of those lists, every list whose signed header says mandatory, and the local
     overrides."""
     specs = list(specs)
+    allow, deny = SuffixSet(local.allow), SuffixSet(local.deny)  # shared by every group
 
     def make_policy(ids: Sequence[str] | None) -> Policy:
         chosen = [
@@ -182,6 +176,6 @@ def policy_factory(
             or s.id in ids
             or (s.id in opened and opened[s.id].header.tier == "mandatory")
         ]
-        return build_policy(chosen, opened, local.allow, local.deny)
+        return build_policy(chosen, opened, allow, deny)
 
     return make_policy

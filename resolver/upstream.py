@@ -49,9 +49,7 @@ class Upstream:
 
     def __init__(self, address: HostPort) -> None:
         self.address = address
-        self.failures = 0
-        self.queries = 0
-        self.errors = 0
+        self.failures = 0  # consecutive; orders the upstreams by health
 
     def __repr__(self) -> str:
         return f"Upstream({self.address})"
@@ -97,18 +95,15 @@ class Forwarder:
         try:
             last = "no upstream configured"
             for upstream in sorted(self.upstreams, key=lambda u: u.failures):
-                upstream.queries += 1
                 try:
                     answer = await self._ask(upstream.address, question, has_opt, do, cd)
                 except (TimeoutError, OSError, EOFError, asyncio.IncompleteReadError) as exc:
                     upstream.failures += 1
-                    upstream.errors += 1
                     last = f"{upstream.address}: {type(exc).__name__} {exc}".strip()
                     continue
                 rcode = answer[3] & 0xF
                 if rcode in (wire.SERVFAIL, wire.REFUSED, wire.NOTIMP):
                     upstream.failures += 1
-                    upstream.errors += 1
                     last = f"{upstream.address}: rcode {rcode}"
                     continue
                 upstream.failures = 0

@@ -54,7 +54,7 @@ KEY_DO = 2
 KEY_CD = 4
 
 MIN_UDP = 512
-_FLAG_BYTES = tuple(bytes((i,)) for i in range(8))
+FLAG_BYTES = tuple(bytes((i,)) for i in range(8))  # the cache key's flag byte, prebuilt
 
 _H = struct.Struct("!HHHHHH")
 _U16 = struct.Struct("!H")
@@ -94,14 +94,6 @@ class Query:
     @property
     def cd(self) -> bool:
         return bool(self.flags & CD)
-
-    @property
-    def rd(self) -> bool:
-        return bool(self.flags & RD)
-
-    @property
-    def opcode(self) -> int:
-        return (self.flags >> 11) & 0xF
 
     def name_text(self) -> str:
         """The question name as lowercase presentation text without the trailing dot."""
@@ -236,10 +228,8 @@ def parse_query(data: bytes) -> Query:
     do = False
     version = 0
     opt_at = opt_len = 0
-    if ancount or nscount:
-        # Queries with answer or authority records are unusual (UPDATE, NOTIFY); we only
-        # skip over them to reach a possible OPT.
-        pass
+    # Answer and authority records in a query are unusual (UPDATE, NOTIFY): skipped over on
+    # the way to a possible OPT.
     off = qend
     for _ in range(ancount + nscount + arcount):
         off = skip_name(data, off)
@@ -264,7 +254,7 @@ def parse_query(data: bytes) -> Query:
     question = data[12 : qend - 4].lower() + data[qend - 4 : qend]
     return Query(
         msg_id, flags, qname, qtype, qclass, qend, has_opt, udp_size, do, version, question,
-        question + _FLAG_BYTES[kflags], opt_at, opt_len,
+        question + FLAG_BYTES[kflags], opt_at, opt_len,
     )
 
 
@@ -324,7 +314,6 @@ class ParsedAnswer:
     min_ttl: int | None  # smallest TTL in the answer section (None when empty)
     negative_ttl: int | None  # RFC 2308: min(SOA TTL, SOA MINIMUM) from authority
     targets: list[bytes]  # CNAME/DNAME/HTTPS/SVCB target names, lowercase wire
-    answer_types: set[int]
     ext_rcode: int
 
 
@@ -336,7 +325,6 @@ def parse_answer(data: bytes, qend: int) -> ParsedAnswer:
     kept: list[bytes] = []
     ttl_offsets: list[int] = []
     targets: list[bytes] = []
-    types: set[int] = set()
     min_ttl: int | None = None
     negative_ttl: int | None = None
     ext_rcode = 0
@@ -360,7 +348,6 @@ def parse_answer(data: bytes, qend: int) -> ParsedAnswer:
             ttl = 0  # RFC 2181 8: a TTL with the top bit set is zero
         section = 0 if index < an else (1 if index < an + ns else 2)
         if section == 0:
-            types.add(rtype)
             min_ttl = ttl if min_ttl is None else min(min_ttl, ttl)
             if rtype in (TYPE_CNAME, TYPE_DNAME):
                 targets.append(read_name(data, rdata))
@@ -389,7 +376,6 @@ def parse_answer(data: bytes, qend: int) -> ParsedAnswer:
         min_ttl=min_ttl,
         negative_ttl=negative_ttl,
         targets=targets,
-        answer_types=types,
         ext_rcode=ext_rcode,
     )
 
