@@ -242,3 +242,37 @@ class Straja:
 def run_dig(*args: str) -> str:
     out = subprocess.run(["dig", *args], capture_output=True, text=True, timeout=30)
     return out.stdout
+
+
+class QueryLoop:
+    """A client asking one question over and over in a thread, recording every answer that
+    `bad` rejects and every error, while a test reloads or swaps something underneath."""
+
+    def __init__(self, server: Straja, name: str, bad: Any, **udp: Any) -> None:
+        import threading
+
+        self.server, self.bad, self.udp = server, bad, udp
+        self.query = dns.message.make_query(name, "A")
+        self.failures: list[str] = []
+        self.answered = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                r = dns.query.udp(self.query, self.server.host, port=self.server.port,
+                                  timeout=2, **self.udp)
+                if self.bad(r):
+                    self.failures.append(str(r))
+                self.answered += 1
+            except Exception as exc:  # noqa: BLE001
+                self.failures.append(repr(exc))
+
+    def __enter__(self) -> QueryLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import dns.rcode
 import pytest
 
 from tests.listtools import Publisher, straja_cli
+from tests.servers import QueryLoop
 
 
 @pytest.fixture
@@ -169,34 +169,17 @@ def test_import_while_serving_swaps_with_zero_failed_queries(
     assert [str(x) for x in s.query("www.example.test", "A", use_edns=0).answer[0]] == [
         "192.0.2.10"
     ]
-    failures: list[str] = []
-    answered = 0
-    stop = threading.Event()
+    def unblocked(r: dns.message.Message) -> bool:
+        return not r.answer or str(r.answer[0][0]) != "0.0.0.0"
 
-    def client() -> None:
-        nonlocal answered
-        q = dns.message.make_query("games.example.test", "A")
-        while not stop.is_set():
-            try:
-                r = dns.query.udp(q, s.host, port=s.port, timeout=2)
-                if not r.answer or str(r.answer[0][0]) != "0.0.0.0":
-                    failures.append(str(r))
-                answered += 1
-            except Exception as exc:  # noqa: BLE001
-                failures.append(repr(exc))
-
-    t = threading.Thread(target=client)
-    t.start()
-    try:
+    with QueryLoop(s, "games.example.test", unblocked) as loop:
         started = time.monotonic()
         assert "serial 2 activated" in _import(s, v2)
         swapped = _wait_for(
             lambda: str(s.query("www.example.test", "A", use_edns=0).answer[0][0]) == "0.0.0.0", 2.5
         )
         took = time.monotonic() - started
-    finally:
-        stop.set()
-        t.join()
+    failures, answered = loop.failures, loop.answered
     assert swapped, f"not active after {took:.1f}s"
     assert answered > 20 and failures == []
     # The last-known-good is used at restart.

@@ -7,13 +7,14 @@ import re
 import signal
 import socket
 import struct
-import threading
 import time
 from pathlib import Path
 
 import dns.message
 import dns.query
 import dns.rcode
+
+from tests.servers import QueryLoop
 
 
 def _raw_udp(host: str, port: int, payload: bytes, timeout: float = 1.0) -> bytes | None:
@@ -82,32 +83,13 @@ def test_tcp_idle_connections_are_closed(straja_factory, unbound) -> None:
 def test_sighup_reloads_config_without_dropping_queries(straja_factory, unbound) -> None:
     s = straja_factory({"upstreams": [unbound.address], "access": {"allow": ["127.0.0.0/8"]}})
     s.query("www.example.test", "A")
-    failures: list[str] = []
-    answered = 0
-    stop = threading.Event()
-
-    def client() -> None:
-        nonlocal answered
-        q = dns.message.make_query("www.example.test", "A")
-        while not stop.is_set():
-            try:
-                r = dns.query.udp(q, s.host, port=s.port, timeout=2, source="127.0.0.1")
-                if r.rcode() != dns.rcode.NOERROR:
-                    failures.append(dns.rcode.to_text(r.rcode()))
-                answered += 1
-            except Exception as exc:  # noqa: BLE001
-                failures.append(repr(exc))
-
-    t = threading.Thread(target=client)
-    t.start()
-    try:
+    with QueryLoop(s, "www.example.test", lambda r: r.rcode() != dns.rcode.NOERROR,
+                   source="127.0.0.1") as loop:
         for _ in range(3):
             time.sleep(0.3)
             s.signal(signal.SIGHUP)
         time.sleep(0.5)
-    finally:
-        stop.set()
-        t.join()
+    failures, answered = loop.failures, loop.answered
     assert answered > 50 and failures == []
     # Now a real change: refuse 127.0.0.1.
     config = dict(s.config)
