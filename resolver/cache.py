@@ -1,10 +1,11 @@
 """The answer cache: ready wire bytes keyed by everything that changes the answer.
 
-An entry keeps an answer split around the question name: the header's flags and counts,
-and everything from the question's type to the end. Serving it is four concatenations:
-the client's ID, the header (with the client's RD bit), the client's spelling of the name,
-and the rest, whose TTLs are counted down once a second. Entries outlive their TTL by the
-serve-stale window (RFC 8767) so an answer can still be given when every upstream fails.
+An entry keeps a whole answer but its ID: the header's flags (RD set) and counts, the
+question with its name in lowercase, and the records, whose TTLs are counted down once a
+second. A query whose name is in lowercase, as most are, is answered with the client's ID
+and that frame: one slice and one concatenation. Another spelling gets its own letter case
+spliced in. Entries outlive their TTL by the serve-stale window (RFC 8767) so an answer can
+still be given when every upstream fails.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ ENTRY_OVERHEAD = 370
 
 @dataclass(slots=True)
 class Entry:
-    frame: bytes  # header bytes 2..12 (flags with RD set, counts), then everything from
-    # the question's type to the end, TTLs as of `aged_at`: the answer without ID and name
+    frame: bytes  # header bytes 2..12 (flags with RD set, counts), then the question (name
+    # in lowercase) and the records, TTLs as of `aged_at`: the answer without its ID
     qlen: int  # length of the question name in wire format
     ttl_fields: bytes  # (offset in `frame`, TTL as stored) pairs, packed "=HI"
     stored: int  # monotonic second when stored
@@ -48,13 +49,14 @@ class Entry:
         lifetime: int,
     ) -> Entry:
         """An entry for the answer `wire` whose question section ends at `qend`;
-        `ttl_offsets` are absolute offsets of its TTL fields, `ttls` their values."""
-        base = qend - 4 - 10  # where the rest starts, less the 10 header bytes before it
+        `ttl_offsets` are absolute offsets of its TTL fields, `ttls` their values. TTLs
+        that `ttl_offsets` leave out are served as they are, uncounted."""
         fields = b"".join(
-            _FIELD.pack(off - base, ttl) for off, ttl in zip(ttl_offsets, ttls, strict=True)
+            _FIELD.pack(off - 2, ttl) for off, ttl in zip(ttl_offsets, ttls, strict=True)
         )
         return cls(
-            frame=bytes((wire[2] | 1,)) + wire[3:12] + wire[qend - 4 :],
+            frame=bytes((wire[2] | 1,)) + wire[3:12] + wire[12 : qend - 4].lower()
+            + wire[qend - 4 :],
             qlen=qend - 16,
             ttl_fields=fields,
             stored=stored,
@@ -147,12 +149,14 @@ def _stale_frame(entry: Entry, ttl: int) -> bytes:
     return bytes(buf)
 
 
-def render(entry: Entry, query_head: bytes, qname: bytes, now: int, stale_ttl: int = 0) -> bytes:
+def render(entry: Entry, query_head: bytes, qname: bytes | None, now: int,
+           stale_ttl: int = 0) -> bytes:
     """The cached answer for one client: its ID and RD bit, its letter case, TTLs by age.
 
     `query_head` is the start of the client's query (at least 3 bytes); `qname` its name as
-    sent. `stale_ttl`, when non-zero, replaces every TTL (RFC 8767 serves stale data with a
-    short TTL, 30 s recommended).
+    sent, or None when it is known to be the entry's (lowercase) name. `stale_ttl`, when
+    non-zero, replaces every TTL (RFC 8767 serves stale data with a short TTL, 30 s
+    recommended).
     """
     if stale_ttl:
         frame = _stale_frame(entry, stale_ttl)
@@ -161,6 +165,9 @@ def render(entry: Entry, query_head: bytes, qname: bytes, now: int, stale_ttl: i
         if age != entry.aged_at:
             age_entry(entry, age)
         frame = entry.frame
-    if query_head[2] & 1:
-        return query_head[0:2] + frame[:10] + qname + frame[10:]
-    return query_head[0:2] + bytes((frame[0] & 0xFE,)) + frame[1:10] + qname + frame[10:]
+    if qname is None:
+        if query_head[2] & 1:
+            return query_head[0:2] + frame
+        return query_head[0:2] + bytes((frame[0] & 0xFE,)) + frame[1:]
+    head = frame[:10] if query_head[2] & 1 else bytes((frame[0] & 0xFE,)) + frame[1:10]
+    return query_head[0:2] + head + qname + frame[10 + entry.qlen :]

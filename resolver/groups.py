@@ -17,6 +17,7 @@ from typing import Literal
 
 from resolver.policy import ACTION_CODES, Policy
 from resolver.settings import IPAddress, IPNetwork
+from resolver.wire import FLAG_BYTES
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -167,10 +168,18 @@ class Group:
     tag: bytes = b""
     action: int | None = None
     safe: dict[bytes, bytes] = field(default_factory=dict)  # qname wire -> target wire
+    # The end of this group's cache keys, by the key's flag bits: FLAG_BYTES[k] + tag
+    key_ends: tuple[bytes, ...] = ()
 
     @property
     def name(self) -> str:
         return self.settings.name
+
+    def retag(self, tag: bytes) -> None:
+        """Give the group's policy a new cache tag: no answer cached under the old one is
+        served to this group again."""
+        self.tag = tag
+        self.key_ends = tuple(flag + tag for flag in FLAG_BYTES)
 
 
 PolicyFactory = Callable[[Sequence[str] | None], Policy]  # list ids (None: all) -> Policy
@@ -240,10 +249,10 @@ def build_groups(
         default = named_default
     elif not settings:
         default = Group(GroupSettings(name="all"), 0, make_policy(None), ())
-        default.tag = _tag(generation, 0, 0)
+        default.retag(_tag(generation, 0, 0))
     else:
         default = Group(GroupSettings(name="(no group)"), 0, make_policy([]), ())
-        default.tag = _tag(generation, 0, 0)
+        default.retag(_tag(generation, 0, 0))
     return GroupTable(groups, default)
 
 
@@ -254,7 +263,7 @@ def _make_group(gs: GroupSettings, index: int, make_policy: PolicyFactory,
     group = Group(gs, index, make_policy(active_lists(gs, windows)), windows)
     group.action = ACTION_CODES[gs.action] if gs.action else None
     group.safe = safe_search_map(gs.safe_search) if gs.safe_search.enabled else {}
-    group.tag = _tag(generation, index, 0)
+    group.retag(_tag(generation, index, 0))
     return group
 
 
@@ -284,7 +293,7 @@ def tick(table: GroupTable, make_policy: PolicyFactory, now: datetime) -> list[s
         group.open_windows = windows
         group.policy = make_policy(active_lists(group.settings, windows))
         generation, index, epoch = struct.unpack("!IHH", group.tag)
-        group.tag = _tag(generation, index, epoch + 1)
+        group.retag(_tag(generation, index, epoch + 1))
         changed.append(group.name)
     return changed
 

@@ -23,7 +23,8 @@ UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
 
 # The test zone Unbound serves. Nothing here resolves beyond loopback: "." is a static
 # local zone, so every name we did not define gets NXDOMAIN from Unbound itself.
-BIG_TXT = ['"' + f"{i:02d}" * 50 + '"' for i in range(30)]
+BIG_TXT = ['"' + f"{i:02d}" * 50 + '"' for i in range(30)]  # about 3 kB: never fits UDP
+MEDIUM_TXT = ['"' + f"{i:02d}" * 50 + '"' for i in range(8)]  # about 950 bytes
 ZONE = [
     '". 3600 IN SOA ns.root. hostmaster.root. 1 3600 600 86400 300"',
     '"test. 3600 IN SOA ns.test. hostmaster.test. 1 3600 600 86400 120"',
@@ -33,6 +34,7 @@ ZONE = [
     '"alias.example.test. 300 IN CNAME www.example.test."',
     '"mixed.example.test. 600 IN A 192.0.2.12"',
     *[f"'big.example.test. 300 IN TXT {t}'" for t in BIG_TXT],
+    *[f"'medium.example.test. 300 IN TXT {t}'" for t in MEDIUM_TXT],
     # Safe-search hosts and the engines' ordinary names, as the real ones answer.
     '"www.google.com. 300 IN A 142.250.1.1"',
     '"forcesafesearch.google.com. 300 IN A 216.239.38.120"',

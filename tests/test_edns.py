@@ -23,13 +23,17 @@ def test_client_without_opt_never_gets_opt_back(straja) -> None:
 
 
 def test_client_with_opt_gets_opt_and_do_bit_is_echoed(straja) -> None:
-    q = dns.message.make_query("www.example.test", "A", use_edns=0, want_dnssec=True)
-    r = _udp(straja, q)
-    assert r.edns == 0
-    assert r.ednsflags & dns.flags.DO
-    q2 = dns.message.make_query("www.example.test", "A", use_edns=0)
-    r2 = _udp(straja, q2)
-    assert r2.edns == 0 and not r2.ednsflags & dns.flags.DO
+    for _ in range(3):  # repeats are cache hits answered without parsing the query
+        q = dns.message.make_query("www.example.test", "A", use_edns=0, want_dnssec=True)
+        r = _udp(straja, q)
+        assert r.edns == 0
+        assert r.ednsflags & dns.flags.DO
+        q2 = dns.message.make_query("www.example.test", "A", use_edns=0)
+        r2 = _udp(straja, q2)
+        assert r2.edns == 0 and not r2.ednsflags & dns.flags.DO
+        q3 = dns.message.make_query("www.example.test", "A", use_edns=False)
+        r3 = _udp(straja, q3)
+        assert r3.edns == -1 and r3.answer
 
 
 def test_edns_version_1_gets_badvers(straja) -> None:
@@ -66,6 +70,21 @@ def test_client_buffer_size_is_honoured(straja) -> None:
     assert big.flags & dns.flags.TC
     a = _udp(straja, dns.message.make_query("www.example.test", "A", use_edns=0, payload=1232))
     assert not a.flags & dns.flags.TC and a.answer
+
+
+def test_each_query_gets_its_own_buffer_size_from_the_cache_too(straja) -> None:
+    # About 950 bytes of TXT: fits 1232 and 4096 (capped at our 1232), not 600 or 512.
+    # From the second round on, every answer is a cache hit taken without parsing the query,
+    # by the OPT record's bytes: each still gets the limit its own OPT asks for.
+    for _ in range(3):
+        for payload, truncated in ((1232, False), (600, True), (4096, False), (512, True)):
+            q = dns.message.make_query("medium.example.test", "TXT", use_edns=0, payload=payload)
+            r = _udp(straja, q)
+            assert bool(r.flags & dns.flags.TC) == truncated, payload
+            assert len(r.answer[0]) == 8 if not truncated else not r.answer
+        no_edns = _udp(straja, dns.message.make_query("medium.example.test", "TXT",
+                                                      use_edns=False))
+        assert no_edns.flags & dns.flags.TC
 
 
 def test_dig_retries_over_tcp_after_tc(straja) -> None:
