@@ -18,22 +18,24 @@ from dataclasses import dataclass
 _U32 = struct.Struct("!I")
 _FIELD = struct.Struct("=HI")
 
-# What an entry costs beyond the bytes of its answer and key: the Entry object, its ints and
-# small bytes objects, the key object, its dict slot and deque pointer. Measured with tracemalloc on
-# 100k A answers (about 440 bytes each in all), so `cache.max_bytes` bounds real memory.
-ENTRY_OVERHEAD = 370
+# What an entry costs beyond the bytes of its answer, TTL fields and key: the Entry object,
+# its `expires` int, the three bytes objects' headers, its dict slot and deque pointer.
+# Measured with tracemalloc on 100k A answers (see tests/test_cache.py), so that
+# `cache.max_bytes` bounds real memory.
+ENTRY_OVERHEAD = 290
 
 
 @dataclass(slots=True)
 class Entry:
     frame: bytes  # header bytes 2..12 (flags with RD set, counts), then the question (name
-    # in lowercase) and the records, TTLs as of `aged_at`: the answer without its ID
+    # in lowercase) and the records, TTLs as of `seen`: the answer without its ID
     qlen: int  # length of the question name in wire format
-    ttl_fields: bytes  # (offset in `frame`, TTL as stored) pairs, packed "=HI"
-    stored: int  # monotonic second when stored
+    ttl_fields: bytes  # (offset in `frame`, monotonic second its TTL reaches 0) pairs, "=HI"
     expires: int  # monotonic second when the answer stops being fresh (serve-stale after)
-    aged_at: int = 0
-    size: int = 0
+    # The second `frame`'s TTLs were counted down to. The resolver passes one int object per
+    # second, so `entry.seen is now` tells a hit that the entry is fresh and aged without
+    # reading any other field (the entry holds the object, so its id cannot be reused).
+    seen: int | None = None
     key: bytes = b""
     blocked_by: str | None = None  # the list id, for blocked answers
     box: list[int] | None = None  # that list's hit counter, bumped on every hit
@@ -48,20 +50,27 @@ class Entry:
         stored: int,
         lifetime: int,
     ) -> Entry:
-        """An entry for the answer `wire` whose question section ends at `qend`;
-        `ttl_offsets` are absolute offsets of its TTL fields, `ttls` their values. TTLs
-        that `ttl_offsets` leave out are served as they are, uncounted."""
+        """An entry for the answer `wire`, received at monotonic second `stored`, whose
+        question section ends at `qend`; `ttl_offsets` are absolute offsets of its TTL
+        fields, `ttls` their values. TTLs that `ttl_offsets` leave out are served as they
+        are, uncounted."""
         fields = b"".join(
-            _FIELD.pack(off - 2, ttl) for off, ttl in zip(ttl_offsets, ttls, strict=True)
+            _FIELD.pack(off - 2, stored + ttl)
+            for off, ttl in zip(ttl_offsets, ttls, strict=True)
         )
         return cls(
             frame=bytes((wire[2] | 1,)) + wire[3:12] + wire[12 : qend - 4].lower()
             + wire[qend - 4 :],
             qlen=qend - 16,
             ttl_fields=fields,
-            stored=stored,
             expires=stored + lifetime,
+            seen=stored if lifetime > 0 else None,  # only a fresh entry may be `seen`
         )
+
+    @property
+    def size(self) -> int:
+        """What the entry costs in memory, in bytes (its frame never changes length)."""
+        return len(self.frame) + len(self.ttl_fields) + len(self.key) + ENTRY_OVERHEAD
 
 
 class AnswerCache:
@@ -98,7 +107,6 @@ class AnswerCache:
     def put(self, key: bytes, entry: Entry) -> None:
         if self.max_entries <= 0:
             return
-        entry.size = len(entry.frame) + len(entry.ttl_fields) + len(key) + ENTRY_OVERHEAD
         entry.key = key
         old = self.entries.get(key)
         if old is not None:
@@ -126,20 +134,21 @@ class AnswerCache:
         self.order = deque(e for e in self.order if entries.get(e.key) is e)
 
 
-def age_entry(entry: Entry, age: int) -> None:
-    """Count the entry's TTLs down to `age` seconds after it was stored."""
+def age_entry(entry: Entry, now: int) -> None:
+    """Count the entry's TTLs down to monotonic second `now`."""
     fields = entry.ttl_fields
     if len(fields) == _FIELD.size:  # one record, the common case: no bytearray round trip
-        off, ttl = _FIELD.unpack(fields)
+        off, zero_at = _FIELD.unpack(fields)
         frame = entry.frame
-        entry.frame = frame[:off] + _U32.pack(ttl - age if ttl > age else 0) + frame[off + 4 :]
+        ttl = zero_at - now if zero_at > now else 0
+        entry.frame = frame[:off] + _U32.pack(ttl) + frame[off + 4 :]
     elif fields:
         buf = bytearray(entry.frame)
         pack = _U32.pack_into
-        for off, ttl in _FIELD.iter_unpack(entry.ttl_fields):
-            pack(buf, off, ttl - age if ttl > age else 0)
+        for off, zero_at in _FIELD.iter_unpack(fields):
+            pack(buf, off, zero_at - now if zero_at > now else 0)
         entry.frame = bytes(buf)
-    entry.aged_at = age
+    entry.seen = now
 
 
 def _stale_frame(entry: Entry, ttl: int) -> bytes:
@@ -161,9 +170,8 @@ def render(entry: Entry, query_head: bytes, qname: bytes | None, now: int,
     if stale_ttl:
         frame = _stale_frame(entry, stale_ttl)
     else:
-        age = now - entry.stored
-        if age != entry.aged_at:
-            age_entry(entry, age)
+        if entry.seen != now:
+            age_entry(entry, now)
         frame = entry.frame
     if qname is None:
         if query_head[2] & 1:

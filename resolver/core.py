@@ -98,7 +98,9 @@ class Resolver:
         self.generation = 0
         self.make_policy: PolicyFactory = lambda ids: Policy(())
         self.clients: dict[str, Client] = {}
-        self.schedule_deadline = 0.0
+        self.schedule_deadline = 0.0  # monotonic time of the next schedule boundary
+        self.second = int(time.monotonic())  # the current monotonic second, one object
+        self.fast_until = 0.0  # min(schedule_deadline, second + 1): when to _advance
         self._background: set[asyncio.Task[None]] = set()
         self._policy_inputs: object = None
         self.configure(config)
@@ -160,6 +162,17 @@ class Resolver:
 
     def _schedule_next(self, now: datetime) -> None:
         self.schedule_deadline = time.monotonic() + (next_minute(now) - now).total_seconds()
+        self.fast_until = min(self.schedule_deadline, self.second + 1)
+
+    def _advance(self) -> None:
+        """Called when the monotonic clock reaches `fast_until`: a new second began (a new
+        `second` object, see Entry.seen), a schedule boundary passed, or both."""
+        mono = time.monotonic()
+        self.second = int(mono)
+        if mono >= self.schedule_deadline:
+            self.tick()  # calls _schedule_next
+        else:
+            self.fast_until = min(self.schedule_deadline, self.second + 1)
 
     def tick(self) -> None:
         """A minute boundary passed: open or close schedule windows."""
@@ -215,30 +228,29 @@ class Resolver:
             if form is not None:
                 client = self.clients.get(host)
                 if client is not None and client[0] and not client[2]:
-                    mono = time.monotonic()
-                    if mono < self.schedule_deadline:
-                        # Keys hold names in lowercase: most queries' bytes are the key as
-                        # they are, and their answer is the entry's frame as it is.
-                        key_end = client[1].key_ends[form[0] | (data[3] & 0x10) >> 2]
-                        entries = self.cache.entries
-                        entry = entries.get(data[12:qend] + key_end)
-                        qname = None
-                        if entry is None:
-                            qname = data[12 : qend - 4]
-                            entry = entries.get(qname.lower() + data[qend - 4 : qend] + key_end)
-                        now = int(mono)
-                        if entry is not None and now < entry.expires:
-                            counters.fast_hits += 1  # a query and a cache hit, in one count
-                            box = entry.box
-                            if box is not None:
-                                box[0] += 1
-                            aged = now - entry.stored == entry.aged_at
-                            if aged and qname is None and data[2] & 1:
-                                response = data[0:2] + entry.frame  # render()'s common case
-                            else:
-                                response = render(entry, data, qname, now)
-                            if tcp or len(response) <= form[1]:
-                                return response
+                    if time.monotonic() >= self.fast_until:
+                        self._advance()
+                    now = self.second  # one int object per second: see Entry.seen
+                    # Keys hold names in lowercase: most queries' bytes are the key as
+                    # they are, and their answer is the entry's frame as it is.
+                    key_end = client[1].key_ends[form[0] | (data[3] & 0x10) >> 2]
+                    entries = self.cache.entries
+                    entry = entries.get(data[12:qend] + key_end)
+                    qname = None
+                    if entry is None:
+                        qname = data[12 : qend - 4]
+                        entry = entries.get(qname.lower() + data[qend - 4 : qend] + key_end)
+                    if entry is not None and (entry.seen is now or now < entry.expires):
+                        counters.fast_hits += 1  # a query and a cache hit, in one count
+                        box = entry.box
+                        if box is not None:
+                            box[0] += 1
+                        if entry.seen is now and qname is None and data[2] & 1:
+                            response = data[0:2] + entry.frame  # render()'s common case
+                        else:
+                            response = render(entry, data, qname, now)
+                        if tcp or len(response) <= form[1]:
+                            return response
         counters.queries += 1
         if len(data) < 12 or data[2] & 0x80:
             counters.dropped += 1  # not even a header, or a response: never answer those
@@ -262,15 +274,14 @@ class Resolver:
             return wire.error_response(data, wire.REFUSED, query, self.max_udp)
         if query.has_opt and query.opt_at == len(data) and query.qend == len(data) - 11:
             self._learn_edns_form(data, query)
-        mono = time.monotonic()
-        if mono >= self.schedule_deadline:
-            self.tick()
+        if time.monotonic() >= self.fast_until:
+            self._advance()
+        now = self.second
         if trusted and query.opt_len:
             group = self.forwarded_group(data, query, group)
         query.key += group.tag
         query.group = group
         entry = self.cache.entries.get(query.key)
-        now = int(mono)
         if entry is not None and now < entry.expires:
             counters.cache_hits += 1
             if entry.box is not None:
@@ -463,8 +474,9 @@ class Resolver:
             opt = wire.opt_record(self.max_udp, query.do, parsed.ext_rcode)
         response = head + question + bytes(body) + opt
 
-        now = int(time.monotonic())
-        entry = Entry.from_wire(response, base, offsets, ttls, now, lifetime)
+        if time.monotonic() >= self.fast_until:
+            self._advance()
+        entry = Entry.from_wire(response, base, offsets, ttls, self.second, lifetime)
         if cacheable:
             self.cache.put(query.key, entry)
         return entry

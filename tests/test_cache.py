@@ -134,7 +134,40 @@ def test_refreshed_entries_replace_old_ones_without_leaking() -> None:
         cache.put(b"k%d" % (i % 3), Entry.from_wire(wire, 19, (), (), i, 60))
     assert len(cache.entries) == 3 and len(cache.order) <= 2 * 3 + 1024
     assert cache.bytes == sum(e.size for e in cache.entries.values())
-    assert cache.entries[b"k2"].stored == 4997  # the newest version of each key
+    assert cache.entries[b"k2"].expires == 4997 + 60  # the newest version of each key
+
+
+def test_cache_byte_accounting_matches_the_memory_entries_really_take() -> None:
+    # cache.max_bytes is only a real bound if an entry's accounted size is what it costs.
+    import gc
+    import struct
+    import tracemalloc
+
+    from resolver.cache import AnswerCache, Entry
+
+    count = 20_000
+    answers = []
+    for i in range(count):
+        name = b"".join(bytes((len(label),)) + label
+                        for label in (b"www", b"site%d" % i, b"example", b"com")) + b"\x00"
+        question = name + b"\x00\x01\x00\x01"
+        record = b"\xc0\x0c\x00\x01\x00\x01" + struct.pack("!I", 3600) + b"\x00\x04" + bytes(4)
+        answers.append((b"\x00\x00\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00" + question + record,
+                        12 + len(question)))
+    seconds = [1000 + s for s in range(count // 1000)]  # the resolver shares each second's int
+    cache = AnswerCache(10**7, 10**12)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i, (wire, qend) in enumerate(answers):
+            entry = Entry.from_wire(wire, qend, (qend + 6,), (3600,), seconds[i // 1000], 3600)
+            cache.put(wire[12:qend] + bytes(9), entry)
+        gc.collect()
+        traced = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert abs(cache.bytes - traced) < 0.1 * traced, (cache.bytes / count, traced / count)
 
 
 def test_ttls_count_down_in_every_record_of_an_entry() -> None:
@@ -151,8 +184,8 @@ def test_ttls_count_down_in_every_record_of_an_entry() -> None:
     offsets = (qend + 6, qend + 6 + 16)
     many = Entry.from_wire(wire, qend, offsets, (300, 5), 100, 5)
     one = Entry.from_wire(wire[: qend + 16], qend, offsets[:1], (300,), 100, 300)
-    age_entry(many, 10)
-    age_entry(one, 10)
+    age_entry(many, 110)  # stored at second 100
+    age_entry(one, 110)
     # the frame is the answer without its 2-byte ID
     ttls = [struct.unpack_from("!I", many.frame, off - 2)[0] for off in offsets]
     assert ttls == [290, 0]  # never below zero

@@ -225,7 +225,7 @@ def test_cached_decisions_do_not_cross_a_window_boundary(tmp_path: Path, monkeyp
     assert isinstance(blocked, bytes) and b"\x00\x00\x00\x00" in blocked[-4:]
     assert r.answer_fast(packet, "127.0.0.1", False) == blocked  # from the cache
     clock[0] = dt.datetime(2026, 11, 23, 9, 0, 0, tzinfo=dt.UTC)
-    r.schedule_deadline = 0  # the monotonic clock reached the boundary
+    r.schedule_deadline = r.fast_until = 0  # the monotonic clock reached the boundary
     after = r.answer_fast(packet, "127.0.0.1", False)
     assert isinstance(after, Query)  # the window closed: forwarded, not the cached block
 
