@@ -52,8 +52,6 @@ _U32 = struct.Struct("!I")
 _ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00"  # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0
 _NO_RECORDS = b"\x00\x00"
 _ONE_RECORD = b"\x00\x01"
-_OPT_HEAD = b"\x00\x00\x29"  # root owner name, type OPT
-# Header byte 3's CD bit (0x10) shifted right by 2 is the cache key's KEY_CD flag (4).
 _NO_EDNS = (0, wire.MIN_UDP)  # a query without OPT: no key flag, 512-byte answers
 
 
@@ -164,6 +162,13 @@ class Resolver:
         self.schedule_deadline = time.monotonic() + (next_minute(now) - now).total_seconds()
         self.fast_until = min(self.schedule_deadline, self.second + 1)
 
+    def _now(self) -> int:
+        """The current monotonic second, as the one int object of that second that a fresh
+        entry's `seen` may point at (see Entry.seen)."""
+        if time.monotonic() >= self.fast_until:
+            self._advance()
+        return self.second
+
     def _advance(self) -> None:
         """Called when the monotonic clock reaches `fast_until`: a new second began (a new
         `second` object, see Entry.seen), a schedule boundary passed, or both."""
@@ -228,11 +233,12 @@ class Resolver:
             if form is not None:
                 client = self.clients.get(host)
                 if client is not None and client[0] and not client[2]:
-                    if time.monotonic() >= self.fast_until:
+                    if time.monotonic() >= self.fast_until:  # self._now(), inlined
                         self._advance()
-                    now = self.second  # one int object per second: see Entry.seen
+                    now = self.second
                     # Keys hold names in lowercase: most queries' bytes are the key as
-                    # they are, and their answer is the entry's frame as it is.
+                    # they are, and their answer is the entry's frame as it is. The CD bit
+                    # (0x10 of header byte 3) shifted right by 2 is the key's KEY_CD (4).
                     key_end = client[1].key_ends[form[0] | (data[3] & 0x10) >> 2]
                     entries = self.cache.entries
                     entry = entries.get(data[12:qend] + key_end)
@@ -274,9 +280,7 @@ class Resolver:
             return wire.error_response(data, wire.REFUSED, query, self.max_udp)
         if query.has_opt and query.opt_at == len(data) and query.qend == len(data) - 11:
             self._learn_edns_form(data, query)
-        if time.monotonic() >= self.fast_until:
-            self._advance()
-        now = self.second
+        now = self._now()
         if trusted and query.opt_len:
             group = self.forwarded_group(data, query, group)
         query.key += group.tag
@@ -370,6 +374,8 @@ class Resolver:
                 raise
             finally:
                 del self._inflight[query.key]
+        # A fresh int, not self._now(): an answer rendered here may be at its expiry second
+        # (TTL 0), and only an entry checked fresh may have `seen` set to the shared one.
         now = int(time.monotonic())
         if entry is not None and now <= entry.expires:
             return self.fit(render(entry, data, query.qname, now), query, tcp)
@@ -474,9 +480,7 @@ class Resolver:
             opt = wire.opt_record(self.max_udp, query.do, parsed.ext_rcode)
         response = head + question + bytes(body) + opt
 
-        if time.monotonic() >= self.fast_until:
-            self._advance()
-        entry = Entry.from_wire(response, base, offsets, ttls, self.second, lifetime)
+        entry = Entry.from_wire(response, base, offsets, ttls, self._now(), lifetime)
         if cacheable:
             self.cache.put(query.key, entry)
         return entry
