@@ -20,6 +20,7 @@ import yaml
 
 from blocklists.spec import ListSpec
 from resolver.groups import GroupSettings
+from resolver.localnames import ForwardRule, LocalRecordError, build_local_names, parse_record
 from resolver.settings import (
     AccessSettings,
     BlockingSettings,
@@ -87,6 +88,17 @@ def _parse_upstream(text: str) -> HostPort:
     return HostPort.parse(text, default_port=53)
 
 
+def _parse_record(text: object) -> str:
+    """A `local_records` line, checked here so `config check` names the bad one."""
+    if not isinstance(text, str):
+        raise ValueError(f"expected a zone-file line as text, got {text!r}")
+    try:
+        parse_record(text, "this line")
+    except LocalRecordError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
 @dataclass(slots=True)
 class Config:
     """The whole config file. `source` is the file it came from, for messages and reloads."""
@@ -104,12 +116,23 @@ class Config:
     lists: list[ListSpec] = field(default_factory=list)
     groups: list[GroupSettings] = field(default_factory=list)
     timezone: str | None = None
+    forward: list[ForwardRule] = field(default_factory=list)
+    local_records: list[str] = field(default_factory=list, metadata={"parse": _parse_record})
+    local_hosts: str | None = None
     stop_page: StopPageSettings = field(default_factory=StopPageSettings)
     source: str = field(default="", metadata={"internal": True})
 
     def validate(self) -> None:
         if not self.upstreams:
             raise ValueError("upstreams is empty; name at least one resolver as host:port")
+        domains = [rule.domain for rule in self.forward]
+        for domain in domains:
+            if domains.count(domain) > 1:
+                raise ValueError(f"forward: the domain {domain!r} is listed twice")
+        try:
+            build_local_names(self.local_records, None, self.forward)
+        except LocalRecordError as exc:
+            raise ValueError(str(exc)) from None
         ids = [spec.id for spec in self.lists]
         for list_id in ids:
             if ids.count(list_id) > 1:
@@ -150,6 +173,8 @@ class Config:
                 str(base / k) if k.endswith(".pub") and not Path(k).is_absolute() else k
                 for k in spec.keys
             ]
+        if self.local_hosts and not Path(self.local_hosts).is_absolute():
+            self.local_hosts = str(base / self.local_hosts)
 
     @property
     def state_path(self) -> Path:

@@ -1,4 +1,5 @@
-"""Answers Straja makes itself for blocked names: sinkhole A/AAAA, NXDOMAIN, NODATA, REFUSED.
+"""Answers Straja makes itself: for blocked names (sinkhole A/AAAA, NXDOMAIN, NODATA,
+REFUSED), and for names it holds locally (see resolver.localnames).
 
 Built as raw wire bytes with ID 0, the way the cache stores upstream answers, so a blocked
 answer is cached and served exactly like any other.
@@ -11,6 +12,7 @@ import struct
 
 from resolver import wire
 from resolver.cache import Entry
+from resolver.localnames import LocalAnswer
 from resolver.policy import NODATA, NXDOMAIN, REFUSED, SINKHOLE
 
 _H = struct.Struct("!HHHHHH")
@@ -62,3 +64,21 @@ def blocked_entry(
     if query.has_opt:
         out += wire.opt_record(1232, query.do, 0, wire.ede_option(ede_code, ede_text))
     return Entry.from_wire(bytes(out), 12 + len(query.question), offsets, ttls, now, ttl)
+
+
+def local_entry(query: wire.Query, local: LocalAnswer, now: int) -> Entry:
+    """The cache entry for a locally answered query (authoritative data: AA set)."""
+    flags = wire.QR | wire.AA | wire.RD | wire.RA | local.rcode
+    arcount = 1 if query.has_opt else 0
+    out = bytearray(_H.pack(0, flags, 1, len(local.answers), len(local.authority), arcount))
+    out += query.question
+    offsets = []
+    ttls = []
+    for rr, ttl_at in (*local.answers, *local.authority):
+        offsets.append(len(out) + ttl_at)
+        ttls.append(struct.unpack_from("!I", rr, ttl_at)[0])
+        out += rr
+    if query.has_opt:
+        out += wire.opt_record(1232, query.do)
+    lifetime = min(ttls, default=local.ttl)
+    return Entry.from_wire(bytes(out), 12 + len(query.question), offsets, ttls, now, lifetime)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from blocklists.spec import ListSpec
 from resolver import wire
 from resolver.access import AccessList
-from resolver.answers import Sinkhole, blocked_entry
+from resolver.answers import Sinkhole, blocked_entry, local_entry
 from resolver.cache import AnswerCache, Entry, render
 from resolver.clientid import client_identity
 from resolver.counters import Counters
@@ -31,6 +31,14 @@ from resolver.groups import (
     next_minute,
 )
 from resolver.groups import tick as tick_groups
+from resolver.localnames import (
+    ForwardRule,
+    LocalAnswer,
+    LocalNames,
+    LocalRecordError,
+    build_local_names,
+    file_stamp,
+)
 from resolver.policy import ACTION_CODES, Block, Policy
 from resolver.policy import NXDOMAIN as NXDOMAIN_ACTION
 from resolver.safesearch import safe_search_map
@@ -67,6 +75,9 @@ class ServerConfig(Protocol):
     lists: list[ListSpec]
     groups: list[GroupSettings]
     timezone: str | None
+    forward: list[ForwardRule]
+    local_records: list[str]
+    local_hosts: str | None
 
     @property
     def state_path(self) -> Path: ...
@@ -101,6 +112,9 @@ class Resolver:
         self.fast_until = 0.0  # min(schedule_deadline, second + 1): when to _advance
         self._background: set[asyncio.Task[None]] = set()
         self._policy_inputs: object = None
+        self.local_names: LocalNames | None = None
+        self.hosts_stamp: tuple[float, int] | None = None
+        self.forwards: dict[bytes, Forwarder] = {}
         self.configure(config)
 
     def configure(self, config: ServerConfig) -> None:
@@ -118,6 +132,15 @@ class Resolver:
             max_in_flight=config.dns.max_upstream_in_flight,
             udp_size=config.dns.max_udp_size,
         )
+        self.forwards = {
+            wire.text_to_name(rule.domain): Forwarder(
+                rule.upstreams,
+                timeout=config.dns.upstream_timeout,
+                max_in_flight=config.dns.max_upstream_in_flight,
+                udp_size=config.dns.max_udp_size,
+            )
+            for rule in config.forward
+        }
         c = config.cache
         self.min_ttl = int(c.min_ttl)
         self.max_ttl = int(c.max_ttl)
@@ -136,12 +159,36 @@ class Resolver:
         # A reload that changes nothing the decisions depend on (upstreams, cache sizes,
         # timeouts, the ACL) keeps the policy generation, so the cache stays valid.
         policy_inputs = (config.groups, config.local, config.blocking, config.timezone,
-                         config.lists)
+                         config.lists, config.forward, config.local_records,
+                         config.local_hosts)
         if policy_inputs != self._policy_inputs:
             self._policy_inputs = policy_inputs
+            self.load_local_names()
             self.rebuild()
         else:
             self.clients = {}
+
+    def load_local_names(self) -> None:
+        """(Re)build the local answers from the config and the hosts file. A hosts file
+        that cannot be read leaves its names out; bad config lines never get this far
+        (`config check` refuses them)."""
+        config = self.config
+        self.hosts_stamp = file_stamp(config.local_hosts)
+        try:
+            self.local_names = build_local_names(
+                config.local_records, config.local_hosts, config.forward
+            )
+        except LocalRecordError as exc:
+            log.error("local names not loaded, the previous ones stay: %s", exc)
+
+    def poll_files(self) -> None:
+        """Called once a second by the list watcher: re-read a changed `local_hosts` file
+        and move the generation on, so no answer from the old file is served again."""
+        path = self.config.local_hosts
+        if path and file_stamp(path) != self.hosts_stamp:
+            log.info("local_hosts %s changed; reloading it", path)
+            self.load_local_names()
+            self.rebuild()
 
     def set_policy_factory(self, make_policy: PolicyFactory) -> None:
         """Swap in new lists: every group's policy is rebuilt under a new generation, so no
@@ -301,6 +348,13 @@ class Resolver:
         if block is not None:
             entry = self._block(query, block, group, now)
             return self.fit(render(entry, data, query.qname, now), query, tcp)
+        local = self.local_names.answer(qname, query.qtype) if self.local_names else None
+        if local is not None:
+            if local.chase is None:
+                entry = self._local(query, local, now)
+                return self.fit(render(entry, data, query.qname, now), query, tcp)
+            query.rewrite = local.chase  # a local CNAME to a name resolved upstream
+            return query
         if group.safe:
             query.rewrite = group.safe.get(qname)
         return query
@@ -328,6 +382,27 @@ class Resolver:
         entry.box[0] += 1
         self.cache.put(query.key, entry)
         return entry
+
+    def _local(self, query: wire.Query, local: LocalAnswer, now: int) -> Entry:
+        """Build, cache and count a locally made answer."""
+        entry = local_entry(query, local, now)
+        self.counters.local_answers += 1
+        self.cache.put(query.key, entry)
+        return entry
+
+    def forwarder_for(self, question: bytes) -> Forwarder:
+        """The upstreams for a question: the longest matching `forward:` domain's, else the
+        default ones."""
+        forwards = self.forwards
+        if forwards:
+            name = question[:-4]
+            i = 0
+            while i < len(name) and name[i]:
+                found = forwards.get(name[i:])
+                if found is not None:
+                    return found
+                i += 1 + name[i]
+        return self.forwarder
 
     def fit(self, response: bytes, query: wire.Query, tcp: bool) -> bytes:
         """The response, or a TC=1 stub when it exceeds what the client can take over UDP."""
@@ -416,7 +491,9 @@ class Resolver:
         if query.rewrite is not None:
             question = query.rewrite + question[-4:]
         try:
-            raw = await self.forwarder.resolve(question, query.has_opt, query.do, query.cd)
+            raw = await self.forwarder_for(question).resolve(
+                question, query.has_opt, query.do, query.cd
+            )
         except UpstreamBusy:
             self.counters.upstream_busy += 1
             return None

@@ -32,6 +32,7 @@ class Counters:
     tcp_connections: int = 0
     tcp_refused: int = 0
     blocked_cname: int = 0
+    local_answers: int = 0  # answered from local records, hosts, special-use names
     list_hits: dict[str, list[int]] = field(default_factory=dict)
     list_tiers: dict[str, str] = field(default_factory=dict)
 

@@ -9,6 +9,7 @@ from blocklists.trie import CompiledList
 from resolver import wire
 from resolver.core import BYPASS_CANARIES, ServerConfig
 from resolver.groups import build_groups
+from resolver.localnames import ForwardRule, build_local_names
 from resolver.policy import ACTION_CODES, Block, policy_factory
 from resolver.safesearch import safe_search_map
 
@@ -24,6 +25,8 @@ class Decision:
     action_from: str | None = None  # "entry", "list", "group" or "blocking.action"
     rewrite: str | None = None  # a safe-search target
     canary: bool = False
+    local: str | None = None  # answered here: local_records, local_hosts, special-use...
+    forwarded_to: list[str] = field(default_factory=list)  # a `forward:` rule's upstreams
 
 
 def decide(config: ServerConfig, opened: dict[str, CompiledList], name: str,
@@ -50,6 +53,14 @@ def decide(config: ServerConfig, opened: dict[str, CompiledList], name: str,
         return decision
     block = group.policy.decide(wire.name_labels(qname))
     if block is None:
+        local = build_local_names(config.local_records, config.local_hosts, config.forward)
+        answer = local.answer(qname.lower(), wire.TYPE_A)
+        if answer is not None:
+            decision.local = answer.source
+            return decision
+        rule = _forward_rule(config.forward, name)
+        if rule is not None:
+            decision.forwarded_to = [str(u) for u in rule.upstreams]
         target = group.safe.get(qname)
         decision.rewrite = wire.name_to_text(target) if target else None
         return decision
@@ -65,3 +76,9 @@ def decide(config: ServerConfig, opened: dict[str, CompiledList], name: str,
     else:
         decision.action, decision.action_from = config.blocking.action, "blocking.action"
     return decision
+
+
+def _forward_rule(rules: list[ForwardRule], name: str) -> ForwardRule | None:
+    """The longest `forward:` domain that `name` falls under."""
+    matching = [r for r in rules if name == r.domain or name.endswith("." + r.domain)]
+    return max(matching, key=lambda r: len(r.domain), default=None)

@@ -70,9 +70,10 @@ class ListWatcher:
         log.info("policy generation %d: %s", self.resolver.generation, summary or "no lists")
 
     async def run(self) -> None:
-        """Poll the generation file until cancelled."""
+        """Poll the generation file (and the resolver's own files) until cancelled."""
         while True:
             await asyncio.sleep(POLL_INTERVAL)
+            self.resolver.poll_files()
             stamp = self.store.generation_stamp()
             if stamp != self.stamp:
                 try:

@@ -101,8 +101,13 @@ def check(name: str, config_path: str, client: str | None, at_text: str | None) 
         sys.exit(3)
     block = decision.block
     if block is None:
-        if decision.rewrite:
+        if decision.local:
+            click.echo(f"answer: answered here, never sent upstream ({decision.local})")
+        elif decision.rewrite:
             click.echo(f"answer: safe search: CNAME {decision.rewrite} and its addresses")
+        elif decision.forwarded_to:
+            click.echo("answer: allowed, forwarded to " + ", ".join(decision.forwarded_to)
+                       + " (forward:)")
         else:
             click.echo("answer: allowed, forwarded to the upstreams")
         sys.exit(0)
