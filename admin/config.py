@@ -26,10 +26,11 @@ from resolver.settings import (
     BlockingSettings,
     CacheSettings,
     DnsSettings,
-    HostPort,
     LocalSettings,
+    UpstreamTlsSettings,
 )
 from resolver.stoppage import StopPageSettings
+from resolver.upstream_spec import Strategy, UpstreamSpec, parse_upstream
 
 
 class ConfigError(Exception):
@@ -84,8 +85,13 @@ def builtin_list_path(name: str) -> Path:
     return Path(blocklists.__file__).parent / "builtin" / f"{name}.txt"
 
 
-def _parse_upstream(text: str) -> HostPort:
-    return HostPort.parse(text, default_port=53)
+def _parse_address(text: object) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(str(text)))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address") from None
 
 
 def _parse_record(text: object) -> str:
@@ -104,9 +110,13 @@ class Config:
     """The whole config file. `source` is the file it came from, for messages and reloads."""
 
     dns: DnsSettings = field(default_factory=DnsSettings)
-    upstreams: list[HostPort] = field(
-        default_factory=list, metadata={"parse": _parse_upstream}
+    upstreams: list[UpstreamSpec] = field(
+        default_factory=list, metadata={"parse": parse_upstream}
     )
+    upstream_strategy: Strategy = "failover"
+    upstream_bootstrap: list[str] = field(default_factory=list,
+                                          metadata={"parse": _parse_address})
+    upstream_tls: UpstreamTlsSettings = field(default_factory=UpstreamTlsSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     access: AccessSettings = field(default_factory=AccessSettings)
     state_dir: str = "state"
@@ -125,6 +135,16 @@ class Config:
     def validate(self) -> None:
         if not self.upstreams:
             raise ValueError("upstreams is empty; name at least one resolver as host:port")
+        for i, upstream in enumerate(self.upstreams):
+            if upstream.needs_bootstrap:
+                if not self.upstream_bootstrap:
+                    raise ValueError(
+                        f"upstreams[{i}]: {upstream} names its server by host name; give "
+                        "its addresses with bootstrap: in the mapping form, or a global "
+                        "upstream_bootstrap: list, so Straja need not resolve its own "
+                        "resolver"
+                    )
+                self.upstreams[i] = upstream.with_bootstrap(tuple(self.upstream_bootstrap))
         domains = [rule.domain for rule in self.forward]
         for domain in domains:
             if domains.count(domain) > 1:

@@ -47,10 +47,11 @@ from resolver.settings import (
     BlockingSettings,
     CacheSettings,
     DnsSettings,
-    HostPort,
     LocalSettings,
+    UpstreamTlsSettings,
 )
 from resolver.upstream import Forwarder, UpstreamBusy, UpstreamError
+from resolver.upstream_spec import Strategy, UpstreamSpec
 
 log = logging.getLogger("straja.resolver")
 
@@ -69,7 +70,9 @@ class ServerConfig(Protocol):
     dns: DnsSettings
     cache: CacheSettings
     access: AccessSettings
-    upstreams: list[HostPort]
+    upstreams: list[UpstreamSpec]
+    upstream_strategy: Strategy
+    upstream_tls: UpstreamTlsSettings
     blocking: BlockingSettings
     local: LocalSettings
     lists: list[ListSpec]
@@ -126,19 +129,10 @@ class Resolver:
         # OPT records seen (11 bytes) -> (cache key flags, UDP answer limit); see answer_fast
         self.edns_forms: dict[bytes, tuple[int, int]] = {}
         self.cache.resize(config.cache.max_entries, config.cache.max_bytes)
-        self.forwarder = Forwarder(
-            config.upstreams,
-            timeout=config.dns.upstream_timeout,
-            max_in_flight=config.dns.max_upstream_in_flight,
-            udp_size=config.dns.max_udp_size,
-        )
+        self.close_upstreams()
+        self.forwarder = self._forwarder(config, config.upstreams)
         self.forwards = {
-            wire.text_to_name(rule.domain): Forwarder(
-                rule.upstreams,
-                timeout=config.dns.upstream_timeout,
-                max_in_flight=config.dns.max_upstream_in_flight,
-                udp_size=config.dns.max_udp_size,
-            )
+            wire.text_to_name(rule.domain): self._forwarder(config, rule.upstreams)
             for rule in config.forward
         }
         c = config.cache
@@ -167,6 +161,24 @@ class Resolver:
             self.rebuild()
         else:
             self.clients = {}
+
+    @staticmethod
+    def _forwarder(config: ServerConfig, upstreams: list[UpstreamSpec]) -> Forwarder:
+        return Forwarder(
+            upstreams,
+            timeout=config.dns.upstream_timeout,
+            max_in_flight=config.dns.max_upstream_in_flight,
+            udp_size=config.dns.max_udp_size,
+            strategy=config.upstream_strategy,
+            ca_file=config.upstream_tls.ca_file,
+        )
+
+    def close_upstreams(self) -> None:
+        """Close the kept DoT/DoH connections of the current forwarders."""
+        current = getattr(self, "forwarder", None)
+        for forwarder in (current, *getattr(self, "forwards", {}).values()):
+            if forwarder is not None:
+                forwarder.close()
 
     def load_local_names(self) -> None:
         """(Re)build the local answers from the config and the hosts file. A hosts file

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from resolver import wire
-from resolver.settings import HostPort
+from resolver.upstream_spec import UpstreamSpec, parse_upstream
 
 log = logging.getLogger("straja.localnames")
 
@@ -83,17 +83,13 @@ def normalise_domain(text: str) -> str:
     return name
 
 
-def _parse_upstream(text: str) -> HostPort:
-    return HostPort.parse(text, default_port=53)
-
-
 @dataclass(slots=True)
 class ForwardRule:
     """One `forward:` entry: queries for `domain` and below go to `upstreams`."""
 
     domain: str = field(default="", metadata={"parse": normalise_domain})
-    upstreams: list[HostPort] = field(default_factory=list,
-                                      metadata={"parse": _parse_upstream})
+    upstreams: list[UpstreamSpec] = field(default_factory=list,
+                                          metadata={"parse": parse_upstream})
 
     def validate(self) -> None:
         if not self.domain:

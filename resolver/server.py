@@ -218,3 +218,4 @@ class DnsServer:
             await asyncio.wait(list(self.tasks), timeout=grace)
         self.close_listeners()
         self.lists.close()
+        self.resolver.close_upstreams()

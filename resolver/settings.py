@@ -245,3 +245,17 @@ class LocalSettings:
 
     allow: list[str] = field(default_factory=list, metadata={"parse": parse_override})
     deny: list[str] = field(default_factory=list, metadata={"parse": parse_override})
+
+
+@dataclass(slots=True)
+class UpstreamTlsSettings:
+    """`upstream_tls:` how DoT and DoH upstreams' certificates are verified."""
+
+    ca_file: str | None = None  # PEM bundle instead of the system store
+
+    def validate(self) -> None:
+        if self.ca_file is not None:
+            import os
+
+            if not os.path.isfile(self.ca_file):
+                raise ValueError(f"ca_file {self.ca_file!r} does not exist")

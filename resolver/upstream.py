@@ -1,4 +1,10 @@
-"""Forwarding to upstream resolvers: random IDs and ports, strict matching, TCP on TC, failover."""
+"""Forwarding to upstream resolvers: random IDs and ports, strict matching, TCP on TC, failover.
+
+Plain upstreams (`udp://`, the default, and `tcp://`) get a fresh socket per query; DoT and
+DoH upstreams keep a connection (resolver.transports). `upstream_strategy` orders them:
+`failover` by health, `round_robin` in turn among the healthy ones, `fastest` by measured
+latency (an EWMA), always with the failing ones last.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,13 @@ import socket
 import struct
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from resolver import wire
 from resolver.settings import HostPort
+
+if TYPE_CHECKING:
+    from resolver.transports import DohClient, DotConnection
 
 log = logging.getLogger("straja.upstream")
 
@@ -44,12 +54,45 @@ def _matches(data: bytes, msg_id: int, question: bytes) -> bool:
     )
 
 
-class Upstream:
-    """One upstream server and its health."""
+EWMA_WEIGHT = 0.2  # how much one new latency sample moves `fastest`'s estimate
 
-    def __init__(self, address: HostPort) -> None:
+
+class Upstream:
+    """One upstream server, its health and (for DoT/DoH) its kept connection."""
+
+    def __init__(self, address: HostPort, ca_file: str | None = None) -> None:
         self.address = address
         self.failures = 0  # consecutive; orders the upstreams by health
+        self.latency: float | None = None  # EWMA of answered exchanges, seconds
+        self.last_error: str | None = None
+        self.transport: DotConnection | DohClient | None = None
+        scheme = getattr(address, "scheme", "udp")
+        self.scheme = scheme
+        if scheme == "tls":
+            from resolver.transports import DotConnection
+
+            self.transport = DotConnection(address, ca_file)  # type: ignore[arg-type]
+        elif scheme == "https":
+            from resolver.transports import DohClient
+
+            self.transport = DohClient(address, ca_file)  # type: ignore[arg-type]
+
+    def answered(self, seconds: float) -> None:
+        self.failures = 0
+        self.last_error = None
+        self.latency = seconds if self.latency is None else (
+            self.latency + EWMA_WEIGHT * (seconds - self.latency)
+        )
+
+    def failed(self, reason: str) -> None:
+        self.failures += 1
+        if reason != self.last_error and "certificate" in reason:
+            log.warning("upstream marked down: %s", reason)
+        self.last_error = reason
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
     def __repr__(self) -> str:
         return f"Upstream({self.address})"
@@ -64,12 +107,33 @@ class Forwarder:
         timeout: float,
         max_in_flight: int,
         udp_size: int = 1232,
+        strategy: str = "failover",
+        ca_file: str | None = None,
     ) -> None:
-        self.upstreams = [Upstream(s) for s in servers]
+        self.upstreams = [Upstream(s, ca_file) for s in servers]
         self.timeout = timeout
         self.max_in_flight = max_in_flight
         self.udp_size = udp_size
+        self.strategy = strategy
         self.in_flight = 0
+        self.turn = 0
+
+    def order(self) -> list[Upstream]:
+        """The upstreams in the order this query tries them."""
+        ups = self.upstreams
+        if self.strategy == "round_robin" and len(ups) > 1:
+            self.turn = (self.turn + 1) % len(ups)
+            ups = ups[self.turn :] + ups[: self.turn]
+            return sorted(ups, key=lambda u: u.failures > 0)  # stable: the turn is kept
+        if self.strategy == "fastest":
+            # Unmeasured upstreams first, so each gets a sample; failing ones last.
+            return sorted(ups, key=lambda u: (u.failures, u.latency or 0.0))
+        return sorted(ups, key=lambda u: u.failures)
+
+    def close(self) -> None:
+        """Close kept DoT/DoH connections (on reload and stop)."""
+        for upstream in self.upstreams:
+            upstream.close()
 
     def build_query(self, question: bytes, has_opt: bool, do: bool, cd: bool) -> tuple[int, bytes]:
         """A fresh query with a random ID: RD set, CD as the client's, OPT as the client's.
@@ -94,27 +158,42 @@ class Forwarder:
         self.in_flight += 1
         try:
             last = "no upstream configured"
-            for upstream in sorted(self.upstreams, key=lambda u: u.failures):
+            for upstream in self.order():
+                started = time.monotonic()
                 try:
-                    answer = await self._ask(upstream.address, question, has_opt, do, cd)
+                    answer = await self._ask(upstream, question, has_opt, do, cd)
                 except (TimeoutError, OSError, EOFError, asyncio.IncompleteReadError) as exc:
-                    upstream.failures += 1
                     last = f"{upstream.address}: {type(exc).__name__} {exc}".strip()
+                    upstream.failed(last)
+                    continue
+                except Exception as exc:  # resolver.transports.TransportError and kin
+                    last = str(exc)
+                    upstream.failed(last)
                     continue
                 rcode = answer[3] & 0xF
                 if rcode in (wire.SERVFAIL, wire.REFUSED, wire.NOTIMP):
-                    upstream.failures += 1
                     last = f"{upstream.address}: rcode {rcode}"
+                    upstream.failed(last)
                     continue
-                upstream.failures = 0
+                upstream.answered(time.monotonic() - started)
                 return answer
             raise UpstreamError(last)
         finally:
             self.in_flight -= 1
 
     async def _ask(
-        self, server: HostPort, question: bytes, has_opt: bool, do: bool, cd: bool
+        self, upstream: Upstream, question: bytes, has_opt: bool, do: bool, cd: bool
     ) -> bytes:
+        server = upstream.address
+        transport = upstream.transport
+        if transport is not None:
+            msg_id, packet = self.build_query(question, has_opt, do, cd)
+            while transport.id_in_use(msg_id):  # pipelined queries need distinct IDs
+                msg_id, packet = self.build_query(question, has_opt, do, cd)
+            return await transport.exchange(packet, msg_id, question, self.timeout, _matches)
+        if upstream.scheme == "tcp":
+            tcp = self._ask_tcp(server, question, has_opt, do, cd)
+            return await asyncio.wait_for(tcp, self.timeout)
         msg_id, packet = self.build_query(question, has_opt, do, cd)
         deadline = time.monotonic() + self.timeout
         answer = await udp_exchange(server, packet, msg_id, question, self.timeout)
