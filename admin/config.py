@@ -20,7 +20,13 @@ import yaml
 
 from blocklists.spec import ListSpec
 from resolver.groups import GroupSettings
-from resolver.localnames import ForwardRule, LocalRecordError, build_local_names, parse_record
+from resolver.localnames import (
+    ForwardRule,
+    LocalRecordError,
+    build_local_names,
+    ddr_problem,
+    parse_record,
+)
 from resolver.settings import (
     AccessSettings,
     BlockingSettings,
@@ -145,6 +151,13 @@ class Config:
                         "resolver"
                     )
                 self.upstreams[i] = upstream.with_bootstrap(tuple(self.upstream_bootstrap))
+        page = {*self.stop_page.listen, *self.stop_page.https_reject} \
+            if self.stop_page.enabled else set()
+        for key in ("tls_listen", "https_listen"):
+            for address in getattr(self.dns, key):
+                if address in page or address in self.dns.listen:
+                    raise ValueError(f"dns.{key}: {address} is also a STOP page or plain DNS "
+                                     "address; give encrypted DNS its own address or port")
         domains = [rule.domain for rule in self.forward]
         for domain in domains:
             if domains.count(domain) > 1:
@@ -179,6 +192,29 @@ class Config:
                                  "such as Europe/Chisinau (install tzdata if none is known)"
                                  ) from None
 
+    def check_files(self) -> tuple[str, str] | None:
+        """Check the files the config names once their paths are resolved: (key, reason)
+        of the first that cannot be used, else None."""
+        ca_file = self.upstream_tls.ca_file
+        if ca_file is not None and not Path(ca_file).is_file():
+            return "upstream_tls.ca_file", f"{ca_file} does not exist"
+        dns = self.dns
+        if not (dns.tls_listen or dns.https_listen):
+            return None
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            context.load_cert_chain(dns.tls_cert or "", dns.tls_key or "")
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            return "dns.tls_cert", f"cannot use {dns.tls_cert} with {dns.tls_key}: {reason}"
+        if dns.ddr:
+            problem = ddr_problem(dns.listen, dns.tls_cert or "")
+            if problem is not None:
+                return "dns.ddr", problem
+        return None
+
     def resolve_paths(self) -> None:
         """Make relative list sources and key files relative to the config file's folder."""
         if not self.source:
@@ -195,6 +231,11 @@ class Config:
             ]
         if self.local_hosts and not Path(self.local_hosts).is_absolute():
             self.local_hosts = str(base / self.local_hosts)
+        for section, key in ((self.dns, "tls_cert"), (self.dns, "tls_key"),
+                             (self.upstream_tls, "ca_file")):
+            value = getattr(section, key)
+            if value and not Path(value).is_absolute():
+                setattr(section, key, str(base / value))
 
     @property
     def state_path(self) -> Path:
@@ -232,6 +273,9 @@ def load_config_text(text: str, source: str = "<config>") -> Config:
     config = builder.build(Config, data, "")
     config.source = source
     config.resolve_paths()
+    problem = config.check_files()
+    if problem is not None:
+        raise builder.error(*problem)
     return config
 
 

@@ -14,7 +14,7 @@ import signal
 
 from admin.config import Config
 from admin.refresher import Refresher
-from admin.worker import start_stop_page
+from admin.worker import start_doh, start_stop_page
 from resolver.server import DnsServer
 
 log = logging.getLogger("straja.control")
@@ -31,15 +31,20 @@ async def _control(config: Config) -> int:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     tasks = [loop.create_task(Refresher(config).run())]
-    page = None
-    if config.stop_page.enabled:
-        policy = DnsServer(config)  # never started: its resolver only answers "which list?"
+    page = doh = None
+    if config.stop_page.enabled or config.dns.https_listen:
+        # Never started: its resolver answers "which list?" for the STOP page and the DoH
+        # queries (one DoH service per machine, like the STOP page).
+        policy = DnsServer(config)
         tasks.append(loop.create_task(policy.lists.run()))
         page = await start_stop_page(policy, config, reuse_port=False)
+        doh = await start_doh(policy, config, reuse_port=False)
     await stop.wait()
     for task in tasks:
         task.cancel()
     if page is not None:
         await page.stop()
+    if doh is not None:
+        await doh.stop()
     await asyncio.gather(*tasks, return_exceptions=True)
     return 0

@@ -18,6 +18,7 @@ from resolver.server import DnsServer
 from resolver.stoppage import BlockInfo
 
 if TYPE_CHECKING:
+    from resolver.encrypted import DohService
     from resolver.stoppage.server import StopPage
 
 log = logging.getLogger("straja.worker")
@@ -67,6 +68,8 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
         await server.reload(new)
         if stop_page is not None:
             stop_page.configure(new.stop_page)
+        if doh is not None:
+            doh.reload(new.dns)
         if refresher is not None:
             refresher.configure(new)
         log.info("config reloaded from %s", new.source)
@@ -80,14 +83,18 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     log.info("ready, upstreams %s", ", ".join(str(u) for u in config.upstreams))
+    doh: DohService | None = None
     if control:  # one process does it all; under the supervisor the control process does
         stop_page = await start_stop_page(server, config, reuse_port)
+        doh = await start_doh(server, config, reuse_port)
     await stop.wait()
     log.info("shutting down")
     if refresh_task is not None:
         refresh_task.cancel()
     if stop_page is not None:
         await stop_page.stop()
+    if doh is not None:
+        await doh.stop()
     await server.stop()
     stats_task.cancel()
     await asyncio.gather(stats_task, return_exceptions=True)
@@ -111,6 +118,24 @@ async def start_stop_page(server: DnsServer, config: Config, reuse_port: bool) -
         return None
     log.info("STOP page on %s", ", ".join(str(a) for a in page.bound))
     return page
+
+
+async def start_doh(server: DnsServer, config: Config, reuse_port: bool) -> DohService | None:
+    """Start DNS over HTTPS once plain DNS answers, answered by `server`'s resolver. A
+    failure to bind or to read the certificate is logged; plain DNS keeps serving."""
+    if not config.dns.https_listen:
+        return None
+    import ssl
+
+    from resolver.encrypted import DohService
+
+    try:
+        service = DohService(server.resolver, config.dns, reuse_port)
+        await service.start()
+    except (OSError, ssl.SSLError) as exc:
+        log.error("DNS over HTTPS is not served: %s", exc)
+        return None
+    return service
 
 
 def stop_page_explainer(server: DnsServer) -> Callable[[str, str], BlockInfo | None]:

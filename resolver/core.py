@@ -37,6 +37,7 @@ from resolver.localnames import (
     LocalNames,
     LocalRecordError,
     build_local_names,
+    ddr_records,
     file_stamp,
 )
 from resolver.policy import ACTION_CODES, Block, Policy
@@ -187,10 +188,13 @@ class Resolver:
         config = self.config
         self.hosts_stamp = file_stamp(config.local_hosts)
         try:
+            dns = config.dns
+            extra = ddr_records(dns.listen, dns.tls_listen, dns.https_listen,
+                                dns.tls_cert or "") if dns.ddr else []
             self.local_names = build_local_names(
-                config.local_records, config.local_hosts, config.forward
+                config.local_records, config.local_hosts, config.forward, extra
             )
-        except LocalRecordError as exc:
+        except (LocalRecordError, OSError, ValueError) as exc:
             log.error("local names not loaded, the previous ones stay: %s", exc)
 
     def poll_files(self) -> None:

@@ -150,8 +150,14 @@ class GroupSettings:
     safe_search: SafeSearchSettings = field(default_factory=SafeSearchSettings,
                                             metadata={"parse": _parse_safe_search})
     action: Literal["sinkhole", "nxdomain", "nodata", "refused"] | None = None
+    # A secret path for DoH clients of this group: https://HOST/dns-query/{doh_token}.
+    doh_token: str | None = field(default=None, repr=False)
 
     def validate(self) -> None:
+        if self.doh_token is not None and not re.match(r"^[A-Za-z0-9_-]{16,128}$",
+                                                       self.doh_token):
+            raise ValueError("doh_token must be 16 to 128 letters, digits, '-' or '_' "
+                             "(e.g. from `openssl rand -hex 16`)")
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$", self.name):
             raise ValueError(f"group name {self.name!r} must be letters, digits, ' ', '.', "
                              "'_' or '-'")

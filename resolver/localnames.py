@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from resolver import wire
+from resolver.settings import HostPort
 from resolver.upstream_spec import UpstreamSpec, parse_upstream
 
 log = logging.getLogger("straja.localnames")
@@ -36,7 +37,8 @@ NEGATIVE_TTL = 10800
 # Special-use domains answered here unless a `forward:` covers them: RFC 6761 (`localhost`,
 # `invalid`, `local` is mDNS's), RFC 8375 (`home.arpa`), ICANN's `internal`, and `lan`, the
 # suffix OpenWrt and many home routers hand out, which is not a TLD and must not leak.
-SPECIAL_USE = ("lan", "home.arpa", "local", "internal", "localhost", "invalid")
+SPECIAL_USE = ("lan", "home.arpa", "local", "internal", "localhost", "invalid",
+               "resolver.arpa")  # RFC 9462: answered here; DDR records when dns.ddr is on
 
 # RFC 6303 §4 (and RFC 7793 for 100.64/10): reverse zones of private and special addresses.
 RFC6303_ZONES = (
@@ -346,10 +348,80 @@ class LocalNames:
         return _rr(zone, wire.TYPE_SOA, NEGATIVE_TTL, rdata)
 
 
+TYPE_SVCB = 64
+DDR_OWNER = "_dns.resolver.arpa"
+
+
+def certificate_names(cert_file: str) -> tuple[list[str], list[str]]:
+    """The DNS names and IP addresses a PEM certificate's SubjectAltName covers."""
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return [], []
+    return (list(san.get_values_for_type(x509.DNSName)),
+            [str(ip) for ip in san.get_values_for_type(x509.IPAddress)])
+
+
+def ddr_records(listen: Sequence[HostPort], tls_listen: Sequence[HostPort],
+                https_listen: Sequence[HostPort], cert_file: str) -> list[Record]:
+    """RFC 9462 SVCB records for `_dns.resolver.arpa`: one per encrypted service, naming
+    the certificate's first DNS name (or the resolver's addresses as hints)."""
+    names, _ = certificate_names(cert_file)
+    target = wire.text_to_name(names[0]) if names else b"\x00"
+    v4 = [ipaddress.IPv4Address(a.host).packed for a in listen
+          if not a.family_v6 and not ipaddress.ip_address(a.host).is_unspecified]
+    v6 = [ipaddress.IPv6Address(a.host).packed for a in listen
+          if a.family_v6 and not ipaddress.ip_address(a.host).is_unspecified]
+
+    def param(key: int, value: bytes) -> bytes:
+        return struct.pack("!HH", key, len(value)) + value
+
+    def svcb(priority: int, alpn: list[bytes], port: int, dohpath: bytes | None) -> Record:
+        params = param(1, b"".join(bytes((len(a),)) + a for a in alpn))
+        params += param(3, struct.pack("!H", port))
+        if v4:
+            params += param(4, b"".join(v4))
+        if v6:
+            params += param(6, b"".join(v6))
+        if dohpath is not None:
+            params += param(7, dohpath)
+        return Record(DDR_OWNER, TYPE_SVCB, DEFAULT_TTL,
+                      struct.pack("!H", priority) + target + params)
+
+    records = []
+    if tls_listen:
+        records.append(svcb(1, [b"dot"], tls_listen[0].port, None))
+    if https_listen:
+        import importlib.util
+
+        alpn = [b"h2", b"http/1.1"] if importlib.util.find_spec("h2") else [b"http/1.1"]
+        records.append(svcb(2, alpn, https_listen[0].port, b"/dns-query{?dns}"))
+    return records
+
+
+def ddr_problem(listen: Sequence[HostPort], cert_file: str) -> str | None:
+    """Why DDR cannot be offered (clients verify that the certificate covers the address
+    they asked, RFC 9462 §4.2), or None."""
+    _, addresses = certificate_names(cert_file)
+    covered = {ipaddress.ip_address(a) for a in addresses}
+    for address in listen:
+        ip = ipaddress.ip_address(address.host)
+        if not ip.is_unspecified and ip not in covered:
+            return (f"the certificate {cert_file} does not cover {ip}, which dns.listen "
+                    "serves; clients would not verify the discovery, so add the address "
+                    "to its subjectAltName or set ddr: false")
+    return None
+
+
 def build_local_names(records: Sequence[str], hosts_file: str | None,
-                      forward: Sequence[ForwardRule]) -> LocalNames:
+                      forward: Sequence[ForwardRule],
+                      extra: Sequence[Record] = ()) -> LocalNames:
     """The LocalNames of a config; raises LocalRecordError naming the bad line."""
     parsed = [parse_record(line, f"local_records[{i}]") for i, line in enumerate(records)]
+    parsed += extra
     hosts: list[Record] = []
     if hosts_file:
         try:

@@ -7,12 +7,16 @@ import logging
 import socket
 import struct
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from resolver import wire
 from resolver.core import Resolver, ServerConfig
 from resolver.lists import ListWatcher
 from resolver.settings import HostPort
 from resolver.sockets import bind_socket
+
+if TYPE_CHECKING:
+    from resolver.encrypted import DotListeners
 
 log = logging.getLogger("straja.server")
 
@@ -157,6 +161,7 @@ class DnsServer:
         self.tcp = TcpService(
             self.resolver, config.dns.tcp_idle_timeout, config.dns.max_tcp_clients
         )
+        self.dot: DotListeners | None = None
 
     @property
     def bound(self) -> list[HostPort]:
@@ -168,6 +173,11 @@ class DnsServer:
         try:
             for address in self.resolver.config.dns.listen:
                 await self._open(address)
+            if self.resolver.config.dns.tls_listen:
+                from resolver.encrypted import DotListeners  # loads ssl only when configured
+
+                self.dot = DotListeners()
+                await self.dot.open(self.resolver.config.dns, self.tcp, self.reuse_port)
         except OSError:
             self.close_listeners()
             raise
@@ -190,6 +200,8 @@ class DnsServer:
         self.lists.configure(config.state_path, config.lists, config.local)
         self.tcp.idle_timeout = config.dns.tcp_idle_timeout
         self.tcp.max_clients = config.dns.max_tcp_clients
+        if self.dot is not None:
+            self.dot.reload(config.dns)
         wanted = set(config.dns.listen)
         for address in list(self.listeners):
             if address not in wanted:
@@ -202,7 +214,13 @@ class DnsServer:
                 except OSError as exc:
                     log.error("cannot listen on %s: %s", address, exc)
 
+    @property
+    def bound_tls(self) -> list[HostPort]:
+        return self.dot.bound if self.dot is not None else []
+
     def close_listeners(self) -> None:
+        if self.dot is not None:
+            self.dot.close()
         for listener in self.listeners.values():
             listener.close()
         self.listeners.clear()

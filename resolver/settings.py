@@ -93,8 +93,23 @@ class DnsSettings:
     max_tcp_clients: int = 512
     upstream_timeout: float = duration(1.5)
     max_upstream_in_flight: int = 2000
+    # Encrypted DNS for clients (DoT, RFC 7858; DoH, RFC 8484), with one certificate.
+    tls_listen: list[HostPort] = field(default_factory=list, metadata={"parse": HostPort.parse})
+    https_listen: list[HostPort] = field(default_factory=list,
+                                         metadata={"parse": HostPort.parse})
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    ddr: bool = False  # answer RFC 9462 discovery (resolver.arpa) for the services above
 
     def validate(self) -> None:
+        if (self.tls_listen or self.https_listen) and not (self.tls_cert and self.tls_key):
+            raise ValueError("tls_listen and https_listen need tls_cert and tls_key (PEM files)")
+        if self.ddr and not (self.tls_listen or self.https_listen):
+            raise ValueError("ddr: true needs tls_listen or https_listen to advertise")
+        for key in ("tls_listen", "https_listen"):
+            addresses = getattr(self, key)
+            if len(set(addresses)) != len(addresses):
+                raise ValueError(f"{key} names the same address twice")
         if not self.listen:
             raise ValueError("listen must name at least one host:port")
         if len(set(self.listen)) != len(self.listen):
@@ -251,11 +266,4 @@ class LocalSettings:
 class UpstreamTlsSettings:
     """`upstream_tls:` how DoT and DoH upstreams' certificates are verified."""
 
-    ca_file: str | None = None  # PEM bundle instead of the system store
-
-    def validate(self) -> None:
-        if self.ca_file is not None:
-            import os
-
-            if not os.path.isfile(self.ca_file):
-                raise ValueError(f"ca_file {self.ca_file!r} does not exist")
+    ca_file: str | None = None  # PEM bundle instead of the system store (checked on load)
