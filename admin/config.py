@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from admin.alerts import AlertSettings
 from blocklists.spec import ListSpec
 from resolver.groups import GroupSettings
 from resolver.settings import (
@@ -105,6 +106,7 @@ class Config:
     groups: list[GroupSettings] = field(default_factory=list)
     timezone: str | None = None
     stop_page: StopPageSettings = field(default_factory=StopPageSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     source: str = field(default="", metadata={"internal": True})
 
     def validate(self) -> None:
