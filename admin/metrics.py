@@ -142,12 +142,15 @@ def _count(values: Mapping[str, Any], name: str) -> int:
 def exposition(config: Config) -> tuple[bytes, str]:
     """The Prometheus text exposition (body, content type): counters summed over the
     workers, gauges from state_dir, and this process's HTTP request histogram."""
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    from prometheus_client import CollectorRegistry, exposition, generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StrajaCollector(config))
     registry.register(_http())
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    # Text format 0.0.4, which every Prometheus scrapes (our names need none of 1.0.0's
+    # UTF-8 escaping; prometheus_client before 0.21 calls it CONTENT_TYPE_LATEST).
+    content_type = getattr(exposition, "CONTENT_TYPE_PLAIN_0_0_4", exposition.CONTENT_TYPE_LATEST)
+    return generate_latest(registry), content_type
 
 
 def dashboard_numbers(config: Config) -> dict[str, Any]:
