@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from admin.alerts import AlertSettings
 from blocklists.spec import ListSpec
 from resolver.groups import GroupSettings
 from resolver.localnames import (
@@ -136,6 +137,7 @@ class Config:
     local_records: list[str] = field(default_factory=list, metadata={"parse": _parse_record})
     local_hosts: str | None = None
     stop_page: StopPageSettings = field(default_factory=StopPageSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     source: str = field(default="", metadata={"internal": True})
 
     def validate(self) -> None:

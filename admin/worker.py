@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from admin import stats
+from admin.alerts import Alerts
 from admin.config import Config, ConfigError, load_config
 from admin.logs import setup_logging
 from admin.refresher import Refresher
@@ -55,6 +56,8 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
     reloads: set[asyncio.Task[None]] = set()
     refresher = Refresher(config) if control else None
     refresh_task = loop.create_task(refresher.run()) if refresher is not None else None
+    alerts = Alerts(config) if control else None
+    alerts_task = loop.create_task(alerts.run()) if alerts is not None else None
     stats_task = loop.create_task(stats.writer(server.resolver.counters, config.state_path, index))
     stop_page: StopPage | None = None
 
@@ -72,6 +75,8 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
             doh.reload(new.dns)
         if refresher is not None:
             refresher.configure(new)
+        if alerts is not None:
+            alerts.configure(new)
         log.info("config reloaded from %s", new.source)
 
     def on_hup() -> None:
@@ -91,6 +96,8 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
     log.info("shutting down")
     if refresh_task is not None:
         refresh_task.cancel()
+    if alerts_task is not None:
+        alerts_task.cancel()
     if stop_page is not None:
         await stop_page.stop()
     if doh is not None:

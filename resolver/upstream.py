@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from resolver import wire
+from resolver.counters import UPSTREAM_ERROR, UPSTREAM_OK, UPSTREAM_TIMEOUT, observe_latency
 from resolver.settings import HostPort
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class Upstream:
 
     def __init__(self, address: HostPort, ca_file: str | None = None) -> None:
         self.address = address
+        self.label = str(address)  # the `upstream` label of its counters
         self.failures = 0  # consecutive; orders the upstreams by health
         self.latency: float | None = None  # EWMA of answered exchanges, seconds
         self.last_error: str | None = None
@@ -109,6 +111,8 @@ class Forwarder:
         udp_size: int = 1232,
         strategy: str = "failover",
         ca_file: str | None = None,
+        results: dict[tuple[str, str], int] | None = None,
+        latency: dict[tuple[str, str], int] | None = None,
     ) -> None:
         self.upstreams = [Upstream(s, ca_file) for s in servers]
         self.timeout = timeout
@@ -116,7 +120,15 @@ class Forwarder:
         self.udp_size = udp_size
         self.strategy = strategy
         self.in_flight = 0
-        self.turn = 0
+        self.turn = 0  # round_robin's next start
+        # (upstream label, result) -> count: the worker's Counters.upstreams, so the counts
+        # outlive a Forwarder rebuilt by a reload. Results as in resolver.counters.
+        self.results: dict[tuple[str, str], int] = {} if results is None else results
+        self.latency: dict[tuple[str, str], int] = {} if latency is None else latency
+
+    def count(self, upstream: Upstream, result: str) -> None:
+        key = (upstream.label, result)
+        self.results[key] = self.results.get(key, 0) + 1
 
     def order(self) -> list[Upstream]:
         """The upstreams in the order this query tries them."""
@@ -153,6 +165,15 @@ class Forwarder:
         SERVFAIL, REFUSED, timeouts and network errors move on to the next upstream.
         Raises UpstreamError when none answered usefully.
         """
+        answer, upstream = await self.exchange(question, has_opt, do, cd)
+        self.count(upstream, UPSTREAM_OK)
+        return answer
+
+    async def exchange(
+        self, question: bytes, has_opt: bool, do: bool, cd: bool
+    ) -> tuple[bytes, Upstream]:
+        """Like `resolve`, with the upstream that answered. Failures are counted here; the
+        caller counts the answer `ok`, or `bad_answer` when it cannot read it."""
         if self.in_flight >= self.max_in_flight:
             raise UpstreamBusy("too many upstream queries in flight")
         self.in_flight += 1
@@ -163,20 +184,26 @@ class Forwarder:
                 try:
                     answer = await self._ask(upstream, question, has_opt, do, cd)
                 except (TimeoutError, OSError, EOFError, asyncio.IncompleteReadError) as exc:
+                    timeout = isinstance(exc, TimeoutError)
+                    self.count(upstream, UPSTREAM_TIMEOUT if timeout else UPSTREAM_ERROR)
                     last = f"{upstream.address}: {type(exc).__name__} {exc}".strip()
                     upstream.failed(last)
                     continue
                 except Exception as exc:  # resolver.transports.TransportError and kin
+                    self.count(upstream, UPSTREAM_ERROR)
                     last = str(exc)
                     upstream.failed(last)
                     continue
                 rcode = answer[3] & 0xF
                 if rcode in (wire.SERVFAIL, wire.REFUSED, wire.NOTIMP):
+                    self.count(upstream, UPSTREAM_ERROR)
                     last = f"{upstream.address}: rcode {rcode}"
                     upstream.failed(last)
                     continue
-                upstream.answered(time.monotonic() - started)
-                return answer
+                took = time.monotonic() - started
+                upstream.answered(took)
+                observe_latency(self.latency, upstream.label, took)
+                return answer, upstream
             raise UpstreamError(last)
         finally:
             self.in_flight -= 1

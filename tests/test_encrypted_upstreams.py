@@ -184,8 +184,42 @@ def test_round_robin_takes_the_upstreams_in_turn(straja_factory, tmp_path) -> No
                             "upstream_strategy": "round_robin", "cache": {"max_entries": 0}})
         for i in range(6):
             s.query(f"n{i}.example.test")
-        seen = [sum(f"n{i}.example.test" in u.log.read_text() for i in range(6)) for u in ups]
+        deadline = time.monotonic() + 15  # Unbound writes its log lines a little later
+        while True:
+            seen = [sum(f"n{i}.example.test" in u.log.read_text() for i in range(6))
+                    for u in ups]
+            if sum(seen) == 6 or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
         assert seen == [3, 3]
     finally:
         for u in ups:
             u.stop()
+
+
+def test_stats_and_metrics_show_each_upstreams_latency_and_errors(  # type: ignore[no-untyped-def]
+    straja_factory, dot, ca
+) -> None:
+    import subprocess
+
+    from admin.config import load_config
+    from tests.servers import straja_cmd, straja_env
+    from tests.test_metrics import scrape, value
+
+    s = straja_factory(_config(ca, [dot.url(), dot.url("wrong.test.example")],
+                               upstream_strategy="round_robin"))
+    for i in range(4):
+        s.query(f"n{i}.example.test")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        out = subprocess.run(straja_cmd("stats", "--config", str(s.config_path)),
+                             capture_output=True, text=True, env=straja_env()).stdout
+        if "mean" in out and "certificate verification failed" in out:
+            break
+        time.sleep(0.5)
+    assert f"upstream {dot.url()}" in out and "mean" in out, out
+    assert "last error:" in out and "certificate verification failed" in out, out
+    _, samples = scrape(s)
+    name = "straja_upstream_request_duration_seconds_count"
+    assert value(samples, name, upstream=dot.url()) >= 2
+    assert load_config(s.config_path).upstreams[0].scheme == "tls"
