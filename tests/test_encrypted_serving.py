@@ -119,3 +119,29 @@ def test_encrypted_listeners_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="dns.tls_cert"):
         load_config_text(f"upstreams: ['127.0.0.1:53']\ndns: {{tls_listen: ['127.0.0.1:853'], "
                          f"tls_cert: {cert}, tls_key: {cert}}}\n", "straja.yaml")
+
+
+def test_with_several_workers_dot_runs_in_each_and_doh_once(  # type: ignore[no-untyped-def]
+    tmp_path: Path, straja_factory, unbound
+) -> None:
+    ca = CertAuthority(tmp_path)
+    cert, key, _ = ca.leaf("service", "127.0.0.1")
+    tls_port, https_port = free_port(), free_port()
+    s = straja_factory({
+        "upstreams": [unbound.address],
+        "dns": {"workers": 2, "tls_listen": [f"127.0.0.1:{tls_port}"],
+                "https_listen": [f"127.0.0.1:{https_port}"],
+                "tls_cert": str(cert), "tls_key": str(key)},
+    })
+    s.ca = ca
+    for _ in range(4):  # new connections land on either worker
+        assert "192.0.2.10" in kdig(s, "-p", str(tls_port), "+tls", "www.example.test")
+    import time
+
+    deadline = time.monotonic() + 20  # the control process starts beside the workers
+    while "DNS over HTTPS on" not in s.read_log() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert "192.0.2.10" in kdig(s, "-p", str(https_port), "+https", "www.example.test")
+    log = s.read_log()
+    assert log.count("DNS over TLS on") == 2
+    assert log.count("DNS over HTTPS on") == 1
