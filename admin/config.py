@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from admin.settings import AdminSettings, QueryLogSettings
 from blocklists.spec import ListSpec
 from resolver.groups import GroupSettings
 from resolver.settings import (
@@ -105,6 +106,8 @@ class Config:
     groups: list[GroupSettings] = field(default_factory=list)
     timezone: str | None = None
     stop_page: StopPageSettings = field(default_factory=StopPageSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    query_log: QueryLogSettings = field(default_factory=QueryLogSettings)
     source: str = field(default="", metadata={"internal": True})
 
     def validate(self) -> None:
@@ -150,6 +153,10 @@ class Config:
                 str(base / k) if k.endswith(".pub") and not Path(k).is_absolute() else k
                 for k in spec.keys
             ]
+        for attr in ("tls_cert", "tls_key"):
+            value = getattr(self.admin, attr)
+            if value is not None and not Path(value).is_absolute():
+                setattr(self.admin, attr, str(base / value))
 
     @property
     def state_path(self) -> Path:
