@@ -291,10 +291,8 @@ async def setup_post(request: web.Request) -> web.StreamResponse:
 def _create_first_admin(store: Any, config: Any, name: str, password: str) -> Any:
     from admin import changes
 
-    changes.add_user(store, config, name=name, password=password, role="admin",
-                     actor="setup")
-    users = {u.name: u for u in store.users.list()}
-    return users[name]
+    return changes.add_user(store, config, name=name, password=password, role="admin",
+                            actor="setup")
 
 
 def _lang(request: web.Request) -> str:
