@@ -15,6 +15,7 @@ from blocklists.store import ListStore
 from blocklists.trie import ACTION_NAMES, CompiledList, name_to_labels
 from resolver.explain import decide
 from resolver.groups import parse_at
+from resolver.operator_state import load_operator_state
 from resolver.policy import SuffixSet
 
 _ANSWERS = {
@@ -89,13 +90,23 @@ def check(name: str, config_path: str, client: str | None, at_text: str | None) 
     moment = datetime.now(tz).astimezone(tz) if at is None else at
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz) if tz else moment.astimezone()
-    decision = decide(config, opened, normal, client, moment)
+    operator = load_operator_state(config.state_path)
+    for override in operator.active_overrides(moment.timestamp()):
+        if SuffixSet((override.name,)).match(labels):
+            click.echo(f"  override {override.kind} {override.name}{_until(override.expires, tz)}: "
+                       + ("allows (beats operator and family lists, never mandatory)"
+                          if override.kind == "allow" else "blocks (as local.deny)"))
+    decision = decide(config, opened, normal, client, moment, operator)
     for lst in opened.values():
         lst.close()
     who = f"client {client}" if client else "a client in no group"
     click.echo(f"{who} at {moment.strftime('%a %Y-%m-%d %H:%M %Z')}: group {decision.group}")
     for window in decision.open_windows:
         click.echo(f"  open window: {window}")
+    if decision.pause is not None:
+        whom = "every group" if decision.pause.group is None else f"group {decision.pause.group}"
+        click.echo(f"  paused ({whom}){_until(decision.pause.until, tz)}: operator and family "
+                   "tiers and local.deny are off; mandatory lists still block")
     if decision.canary:
         click.echo("answer: NXDOMAIN (encrypted-DNS canary: clients keep using this resolver)")
         sys.exit(3)
@@ -103,13 +114,26 @@ def check(name: str, config_path: str, client: str | None, at_text: str | None) 
     if block is None:
         if decision.rewrite:
             click.echo(f"answer: safe search: CNAME {decision.rewrite} and its addresses")
+        elif decision.override is not None:
+            click.echo(f"answer: allowed by override allow {decision.override.name}, "
+                       "forwarded to the upstreams")
         else:
             click.echo("answer: allowed, forwarded to the upstreams")
         sys.exit(0)
     action = decision.action or config.blocking.action
     answer = _ANSWERS[action].format(ipv4=config.blocking.sinkhole.ipv4,
                                      ipv6=config.blocking.sinkhole.ipv6 or "NODATA")
-    click.echo(f"answer: blocked by {block.list_id} ({block.tier} tier): {answer} "
+    by = block.list_id
+    if decision.override is not None:
+        by = f"override deny {decision.override.name}"
+    click.echo(f"answer: blocked by {by} ({block.tier} tier): {answer} "
                f"(action from {decision.action_from}), TTL {int(config.blocking.ttl)}s, "
                f"EDE {_EDE[block.tier]} when the query carries EDNS")
     sys.exit(3)
+
+
+def _until(expires: float | None, tz: ZoneInfo | None) -> str:
+    if expires is None:
+        return ""
+    moment = datetime.fromtimestamp(expires, tz).astimezone(tz)
+    return f" until {moment.strftime('%Y-%m-%d %H:%M:%S %Z')}"
