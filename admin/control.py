@@ -14,7 +14,7 @@ import signal
 
 from admin.config import Config
 from admin.refresher import Refresher
-from admin.worker import start_stop_page
+from admin.worker import start_admin, start_stop_page
 from resolver.server import DnsServer
 
 log = logging.getLogger("straja.control")
@@ -36,7 +36,10 @@ async def _control(config: Config) -> int:
         policy = DnsServer(config)  # never started: its resolver only answers "which list?"
         tasks.append(loop.create_task(policy.lists.run()))
         page = await start_stop_page(policy, config, reuse_port=False)
+    admin_ui = await start_admin(config)
     await stop.wait()
+    if admin_ui is not None:
+        await admin_ui.stop()
     for task in tasks:
         task.cancel()
     if page is not None:

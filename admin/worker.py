@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from admin import stats
 from admin.config import Config, ConfigError, load_config
@@ -80,10 +80,14 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     log.info("ready, upstreams %s", ", ".join(str(u) for u in config.upstreams))
+    admin_ui = None
     if control:  # one process does it all; under the supervisor the control process does
         stop_page = await start_stop_page(server, config, reuse_port)
+        admin_ui = await start_admin(config)
     await stop.wait()
     log.info("shutting down")
+    if admin_ui is not None:
+        await admin_ui.stop()
     if refresh_task is not None:
         refresh_task.cancel()
     if stop_page is not None:
@@ -111,6 +115,47 @@ async def start_stop_page(server: DnsServer, config: Config, reuse_port: bool) -
         return None
     log.info("STOP page on %s", ", ".join(str(a) for a in page.bound))
     return page
+
+
+class AdminHandle:
+    """The admin UI and the database thread it was given, stopped in that order."""
+
+    def __init__(self, db: Any, ui: Any) -> None:
+        self.db, self.ui = db, ui
+
+    async def stop(self) -> None:
+        if self.ui is not None:
+            await self.ui.stop()
+        if self.db is not None:
+            await asyncio.to_thread(self.db.close)
+
+
+async def start_admin(config: Config) -> AdminHandle | None:
+    """The database thread and the admin UI, started after DNS answers (the UI and the
+    store import aiohttp, Jinja2 and SQLAlchemy only now). A database that cannot be opened
+    is logged; the UI then says which parts are not available, and DNS keeps serving."""
+    if not config.admin.enabled:
+        return None
+    from admin.store import database_url, open_store
+    from admin.store.dbthread import DbThread
+    from admin.web.server import start_admin_ui
+
+    db = None
+    try:
+        db = DbThread(await asyncio.to_thread(open_store, config))
+    except Exception as exc:  # noqa: BLE001 - any driver error: DNS must keep serving
+        log.error("the database %s cannot be opened: %s", _safe_url(database_url(config)), exc)
+    ui = await start_admin_ui(config, db)
+    return AdminHandle(db, ui)
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password, for the log."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, credentials = head.partition("://")
+    return f"{scheme}://{credentials.partition(':')[0]}@{tail}"
 
 
 def stop_page_explainer(server: DnsServer) -> Callable[[str, str], BlockInfo | None]:
