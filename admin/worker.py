@@ -118,35 +118,46 @@ async def start_stop_page(server: DnsServer, config: Config, reuse_port: bool) -
 
 
 class AdminHandle:
-    """The admin UI and the database thread it was given, stopped in that order."""
+    """The admin UI and the store service it was given, stopped in that order."""
 
-    def __init__(self, db: Any, ui: Any) -> None:
-        self.db, self.ui = db, ui
+    def __init__(self, store: Any, ui: Any) -> None:
+        self.store, self.ui = store, ui
 
     async def stop(self) -> None:
         if self.ui is not None:
             await self.ui.stop()
-        if self.db is not None:
-            await asyncio.to_thread(self.db.close)
+        if self.store is not None:
+            await self.store.stop()
 
 
 async def start_admin(config: Config) -> AdminHandle | None:
-    """The database thread and the admin UI, started after DNS answers (the UI and the
-    store import aiohttp, Jinja2 and SQLAlchemy only now). A database that cannot be opened
-    is logged; the UI then says which parts are not available, and DNS keeps serving."""
+    """The store service (database thread, rollups) and the admin UI, started after DNS
+    answers (the UI and the store import aiohttp, Jinja2 and SQLAlchemy only now). A
+    database that cannot be reached is retried by the database thread; the UI then says
+    which parts are not available, and DNS keeps serving."""
     if not config.admin.enabled:
         return None
-    from admin.store import database_url, open_store
-    from admin.store.dbthread import DbThread
+    service = start_store(config)
     from admin.web.server import start_admin_ui
 
-    db = None
     try:
-        db = DbThread(await asyncio.to_thread(open_store, config))
-    except Exception as exc:  # noqa: BLE001 - any driver error: DNS must keep serving
-        log.error("the database %s cannot be opened: %s", _safe_url(database_url(config)), exc)
-    ui = await start_admin_ui(config, db)
-    return AdminHandle(db, ui)
+        ui = await start_admin_ui(config, service.db if service is not None else None)
+    except Exception as exc:  # noqa: BLE001 - DNS must keep serving whatever the UI does
+        log.error("the admin UI is not served: %s", exc)
+        ui = None
+    return AdminHandle(service, ui)
+
+
+def start_store(config: Config) -> Any:
+    """The store service, or None (logged) when the database URL cannot be used at all."""
+    from admin.store import database_url
+    from admin.store_service import StoreService
+
+    try:
+        return StoreService.start(config)
+    except Exception as exc:  # noqa: BLE001 - a bad URL or a missing driver: DNS serves on
+        log.error("the database %s cannot be used: %s", _safe_url(database_url(config)), exc)
+        return None
 
 
 def _safe_url(url: str) -> str:

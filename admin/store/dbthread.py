@@ -62,8 +62,11 @@ class DbThread:
     """Runs `fn(store, ...)` for `await db.call(fn, ...)` and writes rollups, on one thread."""
 
     def __init__(self, store: Store, *, max_pending: int = 10000,
-                 flush_interval: float = FLUSH_INTERVAL) -> None:
+                 flush_interval: float = FLUSH_INTERVAL, migrate: bool = False) -> None:
+        """With `migrate`, the thread applies the migrations first, and retries every
+        flush interval while the database is unreachable (DNS serves meanwhile)."""
         self.store = store
+        self.migrated = not migrate
         self.max_pending = max_pending
         self.flush_interval = flush_interval
         self.overflowed = 0
@@ -104,9 +107,13 @@ class DbThread:
                     fitted = False
         return fitted
 
-    def every(self, seconds: float, fn: Callable[[Store], Any], name: str) -> None:
-        """Run `fn(store)` on the thread every `seconds` (purges); failures are logged."""
-        self._periodic.append(_Periodic(seconds, fn, name, time.monotonic() + seconds))
+    def every(self, seconds: float, fn: Callable[[Store], Any], name: str,
+              first: float | None = None) -> None:
+        """Run `fn(store)` on the thread every `seconds` (purges, mirrors), the first time
+        after `first` seconds (default: `seconds`); a failure marks the database unhealthy
+        and is retried at the next turn."""
+        delay = seconds if first is None else first
+        self._periodic.append(_Periodic(seconds, fn, name, time.monotonic() + delay))
 
     @property
     def pending(self) -> int:
@@ -130,6 +137,7 @@ class DbThread:
     # -- the thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
+        self._migrate()
         next_flush = time.monotonic() + self.flush_interval
         while True:
             wait = max(0.0, next_flush - time.monotonic())
@@ -138,14 +146,28 @@ class DbThread:
             except queue.Empty:
                 job = False  # type: ignore[assignment]
             if job is None:
-                self._flush()
+                if self.migrated:
+                    self._flush()
                 return
             if job:
                 self._execute(job)
             if time.monotonic() >= next_flush:
-                self._flush()
-                self._run_periodic()
+                if self._migrate():
+                    self._flush()
+                    self._run_periodic()
                 next_flush = time.monotonic() + self.flush_interval
+
+    def _migrate(self) -> bool:
+        if self.migrated:
+            return True
+        try:
+            self.store.migrate()
+        except Exception as exc:  # noqa: BLE001 - retried at the next turn
+            self._failed(exc)
+            return False
+        self.migrated = True
+        self._recovered()
+        return True
 
     def _execute(self, job: _Job) -> None:
         try:
