@@ -13,6 +13,7 @@ from resolver.stoppage.texts import LANGUAGES, pick_language
 __all__ = ["LANGUAGES", "TEXTS", "choose_language", "text"]
 
 EN: dict[str, str] = {
+    "dash_chart_top": "peak per 5 min",
     "problem_stale": "not updated for a long time (still enforced)",
     "state_failing": "failing",
     "state_unknown": "not reported yet",
@@ -31,7 +32,7 @@ EN: dict[str, str] = {
     "nav_transparency": "Transparency report",
     "nav_label": "Main",
     "language": "Language",
-    "signed_in_as": "Signed in as {name} ({role})",
+    "signed_in_as": "{name} ({role})",
     "role_admin": "admin",
     "role_viewer": "viewer",
     "logout": "Sign out",
@@ -213,6 +214,7 @@ EN: dict[str, str] = {
 }
 
 RO: dict[str, str] = {
+    "dash_chart_top": "vârf la 5 min",
     "problem_stale": "neactualizată de mult timp (se aplică în continuare)",
     "state_failing": "eșuează",
     "state_unknown": "încă neraportat",
@@ -231,7 +233,7 @@ RO: dict[str, str] = {
     "nav_transparency": "Raport de transparență",
     "nav_label": "Principal",
     "language": "Limba",
-    "signed_in_as": "Autentificat ca {name} ({role})",
+    "signed_in_as": "{name} ({role})",
     "role_admin": "administrator",
     "role_viewer": "vizualizator",
     "logout": "Ieșire",
@@ -414,6 +416,7 @@ RO: dict[str, str] = {
 }
 
 RU: dict[str, str] = {
+    "dash_chart_top": "пик за 5 мин",
     "problem_stale": "давно не обновлялся (продолжает применяться)",
     "state_failing": "сбоит",
     "state_unknown": "ещё нет данных",
@@ -432,7 +435,7 @@ RU: dict[str, str] = {
     "nav_transparency": "Отчёт о прозрачности",
     "nav_label": "Главное",
     "language": "Язык",
-    "signed_in_as": "Вы вошли как {name} ({role})",
+    "signed_in_as": "{name} ({role})",
     "role_admin": "администратор",
     "role_viewer": "наблюдатель",
     "logout": "Выйти",

@@ -4,6 +4,7 @@ the 24-hour chart (`GET /api/v1/dashboard`, which the page's script polls to red
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
@@ -61,15 +62,24 @@ def _bucketed(rows: list[Any]) -> list[dict[str, float]]:
     return [{"t": t, "queries": q, "blocked": b} for t, (q, b) in sorted(buckets.items())]
 
 
-def polyline(points: list[dict[str, float]], key: str, top: float, start: float,
-             span: float) -> str:
-    """SVG polyline points for one series (the page's script draws updates the same way)."""
-    if not points:
-        return ""
-    scale = (CHART_H - 4) / top if top else 0.0
-    return " ".join(
-        f"{(p['t'] - start) / span * CHART_W:.1f},{CHART_H - 2 - p[key] * scale:.1f}"
-        for p in points)
+def chart(points: list[dict[str, float]], now: float) -> Data:
+    """The chart's geometry: one bar per BUCKET (queries, with the blocked part over it),
+    over the last day, or the last hour while there is less history. The page's script
+    draws updates the same way from the same numbers."""
+    end = math.ceil(now / BUCKET) * BUCKET  # the current bucket's end: its bar fits
+    first = min((p["t"] for p in points), default=end)
+    start = max(end - DAY, min(first, end - 3600.0))
+    span = max(end - start, 1.0)
+    top = max([p["queries"] for p in points] + [1.0])
+    width = max(BUCKET / span * CHART_W - 1.0, 1.5)
+    scale = (CHART_H - 4) / top
+    bars = [{"x": round((p["t"] - start) / span * CHART_W, 1), "w": round(width, 1),
+             "q": round(p["queries"] * scale, 1), "b": round(p["blocked"] * scale, 1)}
+            for p in points]
+    return {"points": points, "start": start, "end": end, "top": top, "bucket": BUCKET,
+            "bars": bars, "width": CHART_W, "height": CHART_H,
+            "from": time.strftime("%H:%M", time.gmtime(start)),
+            "to": time.strftime("%H:%M", time.gmtime(end))}
 
 
 async def data(request: web.Request) -> Data:
@@ -80,22 +90,7 @@ async def data(request: web.Request) -> Data:
     figures = await asyncio.to_thread(numbers, state)
     problems = mandatory_problems(figures["lists"])
     points = await chart_points(request, now)
-    start = now - DAY if points and points[0]["t"] < now - 3600 else (
-        points[0]["t"] if points else now)
-    span = max(now - start, 1.0)
-    top = max([p["queries"] for p in points] + [1.0])
-    return {
-        **figures,
-        "mandatory_problems": problems,
-        "chart": {
-            "points": points, "start": start, "end": now, "top": top,
-            "queries_line": polyline(points, "queries", top, start, span),
-            "blocked_line": polyline(points, "blocked", top, start, span),
-            "width": CHART_W, "height": CHART_H,
-            "from": time.strftime("%H:%M", time.gmtime(start)),
-            "to": time.strftime("%H:%M", time.gmtime(now)),
-        },
-    }
+    return {**figures, "mandatory_problems": problems, "chart": chart(points, now)}
 
 
 def register(app: web.Application) -> None:

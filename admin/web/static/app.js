@@ -15,11 +15,28 @@
     var el = main.querySelector('[data-k="' + key + '"]');
     if (el) { el.textContent = text; }
   }
-  function line(points, key, top, start, span) {
-    var scale = top ? (H - 4) / top : 0;
-    return points.map(function (p) {
-      return ((p.t - start) / span * W).toFixed(1) + "," + (H - 2 - p[key] * scale).toFixed(1);
-    }).join(" ");
+  var SVG = "http://www.w3.org/2000/svg";
+  function rect(x, h, w, cls) {
+    var r = document.createElementNS(SVG, "rect");
+    r.setAttribute("x", x.toFixed(1)); r.setAttribute("y", (H - 2 - h).toFixed(1));
+    r.setAttribute("width", w.toFixed(1)); r.setAttribute("height", h.toFixed(1));
+    r.setAttribute("class", cls);
+    return r;
+  }
+  function bars(c) {  // the same geometry as dashboard.chart() on the server
+    var span = Math.max(c.end - c.start, 1), scale = (H - 4) / c.top;
+    var w = Math.max(c.bucket / span * W - 1, 1.5), out = [];
+    c.points.forEach(function (p) {
+      var x = (p.t - c.start) / span * W;
+      out.push(rect(x, p.queries * scale, w, "bar-q"), rect(x, p.blocked * scale, w, "bar-b"));
+    });
+    return out;
+  }
+  function tierBadge(tier) {
+    var span = document.createElement("span");
+    span.className = "tier tier-" + tier;
+    span.textContent = main.getAttribute("data-tier-" + tier) || tier;
+    return span;
   }
   function draw(d) {
     set("qps", d.qps === null ? "-" : d.qps.toFixed(1));
@@ -35,18 +52,16 @@
     if (body) {
       body.replaceChildren.apply(body, d.hits_per_list.map(function (row) {
         var tr = document.createElement("tr");
-        [row.list, row.tier, String(row.hits)].forEach(function (v, i) {
-          var td = document.createElement("td");
-          td.textContent = v;
-          if (i === 2) { td.className = "num"; }
-          tr.appendChild(td);
-        });
+        var name = document.createElement("td"), tier = document.createElement("td");
+        var hits = document.createElement("td");
+        name.textContent = row.list; tier.appendChild(tierBadge(row.tier));
+        hits.textContent = String(row.hits); hits.className = "num";
+        tr.append(name, tier, hits);
         return tr;
       }));
     }
-    var c = d.chart, span = Math.max(c.end - c.start, 1);
-    main.querySelector('[data-line="queries"]').setAttribute("points", line(c.points, "queries", c.top, c.start, span));
-    main.querySelector('[data-line="blocked"]').setAttribute("points", line(c.points, "blocked", c.top, c.start, span));
+    var c = d.chart, group = main.querySelector("[data-bars]");
+    group.replaceChildren.apply(group, bars(c));
     set("chart_range", c.from + "\u2013" + c.to + " UTC");
     set("chart_top", String(Math.round(c.top)));
   }
