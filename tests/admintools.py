@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import re
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -45,12 +46,15 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 class AdminClient:
     """HTTP to the admin UI that keeps cookies and never follows redirects."""
 
-    def __init__(self, base: str, token: str | None = None) -> None:
+    def __init__(self, base: str, token: str | None = None,
+                 context: ssl.SSLContext | None = None) -> None:
         self.base = base.rstrip("/")
         self.token = token
         self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect())
+        handlers: list[Any] = [urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()]
+        if context is not None:
+            handlers.append(urllib.request.HTTPSHandler(context=context))
+        self.opener = urllib.request.build_opener(*handlers)
 
     def request(self, method: str, path: str, data: bytes | None = None,
                 headers: dict[str, str] | None = None) -> Reply:

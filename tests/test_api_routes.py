@@ -4,6 +4,8 @@ CSRF, roles, security headers)."""
 
 from __future__ import annotations
 
+import ssl
+import time
 from pathlib import Path
 
 import pytest
@@ -237,3 +239,66 @@ def test_first_run_setup_works_once_and_the_log_names_only_the_file(server: Stra
     log = server.read_log()
     assert str(Path(state_dir) / "setup-token") in log
     assert token not in log and PASSWORD not in log
+
+
+def test_the_ui_runs_once_in_the_control_process_with_several_workers(straja_factory,
+                                                                       unbound) -> None:
+    s = straja_factory({"upstreams": [unbound.address], "dns": {"workers": 2}})
+    client = wait_admin(s)
+    assert client.setup(str(s.config["state_dir"]), "teacher", PASSWORD).status == 303
+    for _ in range(5):
+        s.query("www.example.test")
+    deadline = time.monotonic() + 30
+    while client.get("/api/v1/dashboard").json()["workers"] < 2:
+        assert time.monotonic() < deadline, "both workers never reported"
+        time.sleep(0.5)
+    log = s.read_log()
+    assert log.count("admin UI on http://") == 1  # one listener, in the control process
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "admin.crt", directory / "admin.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_https_with_admin_tls_cert_sets_secure_cookies(straja_factory, unbound,
+                                                       tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    s = straja_factory({"upstreams": [unbound.address],
+                        "admin": {"tls_cert": str(cert), "tls_key": str(key)}})
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    client = AdminClient(f"https://127.0.0.1:{s.admin_port}", context=context)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            reply = client.get("/login")
+            break
+        except OSError:
+            assert time.monotonic() < deadline, s.read_log()
+            time.sleep(0.2)
+    assert reply.status == 200 and "Strict-Transport-Security" in reply.headers
+    reply = client.setup(str(s.config["state_dir"]), "teacher", PASSWORD)
+    assert reply.status == 303
+    assert "Secure" in reply.headers["Set-Cookie"] and "HttpOnly" in reply.headers["Set-Cookie"]
+    assert client.get("/api/v1/health").status == 200
+    assert "admin UI on https://127.0.0.1:" in s.read_log()

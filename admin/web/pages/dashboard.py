@@ -78,8 +78,8 @@ def chart(points: list[dict[str, float]], now: float) -> Data:
             for p in points]
     return {"points": points, "start": start, "end": end, "top": top, "bucket": BUCKET,
             "bars": bars, "width": CHART_W, "height": CHART_H,
-            "from": time.strftime("%H:%M", time.gmtime(start)),
-            "to": time.strftime("%H:%M", time.gmtime(end))}
+            "from": time.strftime("%a %H:%M", time.gmtime(start)),
+            "to": time.strftime("%a %H:%M", time.gmtime(end))}
 
 
 async def data(request: web.Request) -> Data:
