@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from admin.web.state import STATE
 from admin.web.views import API, Data, FieldError, add_page, jsonable, route, store_call
 
 DEFAULT_DAYS = 30
@@ -38,9 +39,17 @@ def period(request: web.Request) -> tuple[date, date]:
 
 
 async def rows(request: web.Request) -> tuple[date, date, list[dict[str, Any]]]:
+    """The report's rows: day, list, its category (from the config), tier, blocked."""
     start, end = period(request)
     found = await store_call(request, lambda s: s.stats.transparency(start, end))
-    return start, end, [jsonable(r) for r in found]
+    categories = {spec.id: spec.category for spec in request.app[STATE].config.lists}
+    out = []
+    for row in found:
+        item = jsonable(row)
+        out.append({"day": item["day"], "list_id": item["list_id"],
+                    "category": categories.get(item["list_id"]) or "", "tier": item["tier"],
+                    "blocked": item["blocked"]})
+    return start, end, out
 
 
 async def data(request: web.Request) -> Data:
@@ -60,7 +69,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         content_type = "application/json"
     else:
         out = io.StringIO()
-        columns = list(found[0]) if found else ["day", "list", "category", "blocked"]
+        columns = ["day", "list_id", "category", "tier", "blocked"]
         writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(found)
