@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/straja: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[fast,test]'
+	$(BIN)/pip install -q -e '.[fast,test,postgres]'
 	touch $(BIN)/straja
 
 venv: $(BIN)/straja

@@ -20,6 +20,10 @@ COMMANDS = {
     "selftest": "selftest:selftest",
     "stats": "stats_cmd:stats_command",
     "reports": "reports:reports",
+    "users": "users:users",
+    "tokens": "tokens:tokens",
+    "overrides": "overrides:overrides",
+    "report": "report:report",
 }
 # Subcommands of `lists` that live in their own modules.
 LIST_COMMANDS = ("lists_manage:update", "lists_manage:import_", "lists_manage:status")

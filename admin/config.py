@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from admin.alerts import AlertSettings
+from admin.settings import AdminSettings, QueryLogSettings
 from blocklists.spec import ListSpec
 from resolver.groups import GroupSettings
 from resolver.localnames import (
@@ -137,6 +138,8 @@ class Config:
     local_records: list[str] = field(default_factory=list, metadata={"parse": _parse_record})
     local_hosts: str | None = None
     stop_page: StopPageSettings = field(default_factory=StopPageSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    query_log: QueryLogSettings = field(default_factory=QueryLogSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     source: str = field(default="", metadata={"internal": True})
 
@@ -238,6 +241,10 @@ class Config:
             value = getattr(section, key)
             if value and not Path(value).is_absolute():
                 setattr(section, key, str(base / value))
+        for attr in ("tls_cert", "tls_key"):
+            value = getattr(self.admin, attr)
+            if value is not None and not Path(value).is_absolute():
+                setattr(self.admin, attr, str(base / value))
 
     @property
     def state_path(self) -> Path:

@@ -15,7 +15,7 @@ import signal
 from admin.alerts import Alerts
 from admin.config import Config
 from admin.refresher import Refresher
-from admin.worker import start_doh, start_stop_page
+from admin.worker import start_admin, start_doh, start_stop_page
 from resolver.server import DnsServer
 
 log = logging.getLogger("straja.control")
@@ -41,7 +41,10 @@ async def _control(config: Config) -> int:
         tasks.append(loop.create_task(policy.lists.run()))
         page = await start_stop_page(policy, config, reuse_port=False)
         doh = await start_doh(policy, config, reuse_port=False)
+    admin_ui = await start_admin(config)
     await stop.wait()
+    if admin_ui is not None:
+        await admin_ui.stop()
     for task in tasks:
         task.cancel()
     if page is not None:

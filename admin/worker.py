@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from admin import stats
 from admin.alerts import Alerts
@@ -89,11 +89,15 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     log.info("ready, upstreams %s", ", ".join(str(u) for u in config.upstreams))
     doh: DohService | None = None
+    admin_ui = None
     if control:  # one process does it all; under the supervisor the control process does
         stop_page = await start_stop_page(server, config, reuse_port)
         doh = await start_doh(server, config, reuse_port)
+        admin_ui = await start_admin(config)
     await stop.wait()
     log.info("shutting down")
+    if admin_ui is not None:
+        await admin_ui.stop()
     if refresh_task is not None:
         refresh_task.cancel()
     if alerts_task is not None:
@@ -143,6 +147,58 @@ async def start_doh(server: DnsServer, config: Config, reuse_port: bool) -> DohS
         log.error("DNS over HTTPS is not served: %s", exc)
         return None
     return service
+
+
+class AdminHandle:
+    """The admin UI and the store service it was given, stopped in that order."""
+
+    def __init__(self, store: Any, ui: Any) -> None:
+        self.store, self.ui = store, ui
+
+    async def stop(self) -> None:
+        if self.ui is not None:
+            await self.ui.stop()
+        if self.store is not None:
+            await self.store.stop()
+
+
+async def start_admin(config: Config) -> AdminHandle | None:
+    """The store service (database thread, rollups) and the admin UI, started after DNS
+    answers (the UI and the store import aiohttp, Jinja2 and SQLAlchemy only now). A
+    database that cannot be reached is retried by the database thread; the UI then says
+    which parts are not available, and DNS keeps serving."""
+    if not config.admin.enabled:
+        return None
+    service = start_store(config)
+    from admin.web.server import start_admin_ui
+
+    try:
+        ui = await start_admin_ui(config, service.db if service is not None else None)
+    except Exception as exc:  # noqa: BLE001 - DNS must keep serving whatever the UI does
+        log.error("the admin UI is not served: %s", exc)
+        ui = None
+    return AdminHandle(service, ui)
+
+
+def start_store(config: Config) -> Any:
+    """The store service, or None (logged) when the database URL cannot be used at all."""
+    from admin.store import database_url
+    from admin.store_service import StoreService
+
+    try:
+        return StoreService.start(config)
+    except Exception as exc:  # noqa: BLE001 - a bad URL or a missing driver: DNS serves on
+        log.error("the database %s cannot be used: %s", _safe_url(database_url(config)), exc)
+        return None
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password, for the log."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, credentials = head.partition("://")
+    return f"{scheme}://{credentials.partition(':')[0]}@{tail}"
 
 
 def stop_page_explainer(server: DnsServer) -> Callable[[str, str], BlockInfo | None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import struct
 import time
 from datetime import datetime
@@ -28,7 +29,6 @@ from resolver.groups import (
     Group,
     GroupSettings,
     PolicyFactory,
-    build_groups,
     next_minute,
 )
 from resolver.groups import tick as tick_groups
@@ -41,9 +41,9 @@ from resolver.localnames import (
     ddr_records,
     file_stamp,
 )
+from resolver.operator_state import NO_OPERATOR_STATE, OperatorState, PolicySource
 from resolver.policy import ACTION_CODES, Block, Policy
 from resolver.policy import NXDOMAIN as NXDOMAIN_ACTION
-from resolver.safesearch import safe_search_map
 from resolver.settings import (
     AccessSettings,
     BlockingSettings,
@@ -128,6 +128,9 @@ class Resolver:
         self._inflight: dict[bytes, asyncio.Future[Entry | None]] = {}
         self.generation = 0
         self.make_policy: PolicyFactory = lambda ids: Policy(())
+        self.policy_source: PolicySource = lambda local: lambda ids: Policy(())
+        self.operator: OperatorState = NO_OPERATOR_STATE  # published overrides, groups, pauses
+        self.operator_deadline = math.inf  # unix time an override or pause ends by itself
         self.clients: dict[str, Client] = {}
         self.schedule_deadline = 0.0  # monotonic time of the next schedule boundary
         self.second = int(time.monotonic())  # the current monotonic second, one object
@@ -235,23 +238,32 @@ class Resolver:
             self.load_local_names()
             self.rebuild()
 
-    def set_policy_factory(self, make_policy: PolicyFactory) -> None:
-        """Swap in new lists: every group's policy is rebuilt under a new generation, so no
-        cached answer made under the old lists is served again."""
-        self.make_policy = make_policy
+    def set_policy_source(self, source: PolicySource) -> None:
+        """Swap in new lists (`source` makes a policy factory from the local overrides):
+        every group's policy is rebuilt under a new generation, so no cached answer made
+        under the old lists is served again."""
+        self.policy_source = source
+        self.rebuild()
+
+    def set_operator_state(self, state: OperatorState) -> None:
+        """Take newly published overrides, groups and pauses, under a new generation."""
+        self.operator = state
         self.rebuild()
 
     def rebuild(self) -> None:
         self.generation = (self.generation + 1) & 0xFFFFFFFF
         now = local_now(self.timezone)
-        self.groups = build_groups(
-            self.config.groups, self.make_policy, safe_search_map, now, self.generation
+        self.groups, self.make_policy, self.operator_deadline = self.operator.build(
+            self.config.groups, self.config.local, self.policy_source, now, self.generation
         )
         self.clients = {}
         self._schedule_next(now)
 
     def _schedule_next(self, now: datetime) -> None:
-        self.schedule_deadline = time.monotonic() + (next_minute(now) - now).total_seconds()
+        wait = (next_minute(now) - now).total_seconds()
+        if self.operator_deadline < math.inf:  # an override or pause ends before that?
+            wait = min(wait, max(0.0, self.operator_deadline - now.timestamp()))
+        self.schedule_deadline = time.monotonic() + wait
         self.fast_until = min(self.schedule_deadline, self.second + 1)
 
     def _now(self) -> int:
@@ -272,8 +284,13 @@ class Resolver:
             self.fast_until = min(self.schedule_deadline, self.second + 1)
 
     def tick(self) -> None:
-        """A minute boundary passed: open or close schedule windows."""
+        """A minute boundary passed: open or close schedule windows. When a published
+        override or pause has ended, everything is rebuilt under a new generation."""
         now = local_now(self.timezone)
+        if now.timestamp() >= self.operator_deadline:
+            log.info("a published override or pause ended; the policy is rebuilt")
+            self.rebuild()
+            return
         changed = tick_groups(self.groups, self.make_policy, now)
         if changed:
             log.info("schedule windows changed for %s", ", ".join(changed))

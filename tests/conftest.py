@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg import db_url, own_pg, pg_server  # noqa: F401 - fixtures
 from tests.servers import Straja, Unbound
 
 

@@ -182,6 +182,10 @@ class Straja:
         config.setdefault("state_dir", str(workdir / "state"))
         self.stop_page_port = free_port(host)
         config.setdefault("stop_page", {"listen": [f"{bracketed}:{self.stop_page_port}"]})
+        self.admin_port = free_port(host)
+        admin_section = dict(config.get("admin", {}))
+        admin_section.setdefault("listen", [f"{bracketed}:{self.admin_port}"])
+        config["admin"] = admin_section
         config.setdefault("log", {"level": "debug"})
         self.config = config
         self.config_path = workdir / "straja.yaml"

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime, tzinfo
 
 import click
 
+from admin.checkname import check_name
 from admin.commands.common import config_option, load_or_exit
-from blocklists.errors import InvalidNameError, ListError
+from blocklists.errors import InvalidNameError
 from blocklists.names import normalise_name
-from blocklists.store import ListStore
-from blocklists.trie import ACTION_NAMES, CompiledList, name_to_labels
-from resolver.explain import decide
 from resolver.groups import parse_at
-from resolver.policy import SuffixSet
-
-_ANSWERS = {
-    "sinkhole": "the sinkhole address ({ipv4} for A, {ipv6} for AAAA; NODATA for other types)",
-    "nxdomain": "NXDOMAIN",
-    "nodata": "NODATA (NOERROR, no records)",
-    "refused": "REFUSED",
-}
-_EDE = {"mandatory": "16 Censored", "operator": "15 Blocked", "family": "17 Filtered"}
 
 
 @click.command("check")
@@ -49,72 +37,47 @@ def check(name: str, config_path: str, client: str | None, at_text: str | None) 
     except InvalidNameError as exc:
         click.echo(f"straja: {exc}", err=True)
         sys.exit(1)
-    labels = name_to_labels(normal)
-    store = ListStore(config.state_path)
-    opened: dict[str, CompiledList] = {}
-    click.echo(f"{normal}:")
-    for spec in config.lists:
-        path = store.active_path(spec.id)
-        if not path.exists():
-            click.echo(f"  {spec.id} [{spec.tier}]: no active version")
-            continue
-        try:
-            lst = CompiledList.open(path)
-        except ListError as exc:
-            click.echo(f"  {spec.id} [{spec.tier}]: cannot be read: {exc}")
-            continue
-        opened[spec.id] = lst
-        ex = lst.explain(labels)
-        tier = lst.header.tier
-        serial = lst.header.serial
-        if ex.verdict == "none":
-            click.echo(f"  {spec.id} [{tier}, serial {serial}]: no match")
-            continue
-        entry = "hashed entry" if lst.header.hashed else (
-            ("*." if ex.kind == "subtree" and ex.depth < len(labels) else "") + str(ex.matched)
-        )
-        if ex.verdict == "allow":
-            click.echo(f"  {spec.id} [{tier}, serial {serial}]: exception {entry}")
+    result = check_name(config, normal, client, at)
+    click.echo(f"{result.name}:")
+    for m in result.lists:
+        where = f"{m.list_id} [{m.tier}" + (f", serial {m.serial}]" if m.serial is not None
+                                             else "]")
+        if m.state == "inactive":
+            click.echo(f"  {where}: no active version")
+        elif m.state == "unreadable":
+            click.echo(f"  {where}: cannot be read: {m.error}")
+        elif m.state == "none":
+            click.echo(f"  {where}: no match")
+        elif m.state == "allow":
+            click.echo(f"  {where}: exception {m.entry}")
         else:
-            action = ACTION_NAMES.get(ex.action or 0, "default")
-            click.echo(f"  {spec.id} [{tier}, serial {serial}]: blocks, entry {entry}"
-                       + (f" (entry action {action})" if action != "default" else ""))
-    allow = SuffixSet(config.local.allow)
-    deny = SuffixSet(config.local.deny)
-    if allow.match(labels):
+            click.echo(f"  {where}: blocks, entry {m.entry}"
+                       + (f" (entry action {m.action})" if m.action else ""))
+    if result.local_allow:
         click.echo("  local.allow: allows (beats operator and family lists, never mandatory)")
-    if deny.match(labels):
+    if result.local_deny:
         click.echo("  local.deny: blocks (as an operator list)")
-    tz = ZoneInfo(config.timezone) if config.timezone else None
-    moment = datetime.now(tz).astimezone(tz) if at is None else at
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz) if tz else moment.astimezone()
-    decision = decide(config, opened, normal, client, moment)
-    for lst in opened.values():
-        lst.close()
+    tz = result.at.tzinfo
+    for kind, overridden, expires in result.overrides:
+        click.echo(f"  override {kind} {overridden}{_until(expires, tz)}: "
+                   + ("allows (beats operator and family lists, never mandatory)"
+                      if kind == "allow" else "blocks (as local.deny)"))
+    decision = result.decision
+    assert decision is not None
     who = f"client {client}" if client else "a client in no group"
-    click.echo(f"{who} at {moment.strftime('%a %Y-%m-%d %H:%M %Z')}: group {decision.group}")
+    click.echo(f"{who} at {result.at.strftime('%a %Y-%m-%d %H:%M %Z')}: group {decision.group}")
     for window in decision.open_windows:
         click.echo(f"  open window: {window}")
-    if decision.canary:
-        click.echo("answer: NXDOMAIN (encrypted-DNS canary: clients keep using this resolver)")
-        sys.exit(3)
-    block = decision.block
-    if block is None:
-        if decision.local:
-            click.echo(f"answer: answered here, never sent upstream ({decision.local})")
-        elif decision.rewrite:
-            click.echo(f"answer: safe search: CNAME {decision.rewrite} and its addresses")
-        elif decision.forwarded_to:
-            click.echo("answer: allowed, forwarded to " + ", ".join(decision.forwarded_to)
-                       + " (forward:)")
-        else:
-            click.echo("answer: allowed, forwarded to the upstreams")
-        sys.exit(0)
-    action = decision.action or config.blocking.action
-    answer = _ANSWERS[action].format(ipv4=config.blocking.sinkhole.ipv4,
-                                     ipv6=config.blocking.sinkhole.ipv6 or "NODATA")
-    click.echo(f"answer: blocked by {block.list_id} ({block.tier} tier): {answer} "
-               f"(action from {decision.action_from}), TTL {int(config.blocking.ttl)}s, "
-               f"EDE {_EDE[block.tier]} when the query carries EDNS")
-    sys.exit(3)
+    if decision.pause is not None:
+        whom = "every group" if decision.pause.group is None else f"group {decision.pause.group}"
+        click.echo(f"  paused ({whom}){_until(decision.pause.until, tz)}: operator and family "
+                   "tiers and local.deny are off; mandatory lists still block")
+    click.echo(f"answer: {result.answer}")
+    sys.exit(3 if result.blocked else 0)
+
+
+def _until(expires: float | None, tz: tzinfo | None) -> str:
+    if expires is None:
+        return ""
+    moment = datetime.fromtimestamp(expires, tz).astimezone(tz)
+    return f" until {moment.strftime('%Y-%m-%d %H:%M:%S %Z')}"
