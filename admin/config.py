@@ -20,6 +20,7 @@ import yaml
 
 from blocklists.spec import ListSpec
 from resolver.groups import GroupSettings
+from resolver.ratelimit import RateLimitSettings
 from resolver.settings import (
     AccessSettings,
     BlockingSettings,
@@ -97,6 +98,7 @@ class Config:
     )
     cache: CacheSettings = field(default_factory=CacheSettings)
     access: AccessSettings = field(default_factory=AccessSettings)
+    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
     state_dir: str = "state"
     log: LogSettings = field(default_factory=LogSettings)
     blocking: BlockingSettings = field(default_factory=BlockingSettings)

@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 from blocklists.spec import ListSpec
 from resolver import wire
 from resolver.access import AccessList
-from resolver.answers import Sinkhole, blocked_entry
+from resolver.answers import Sinkhole, any_entry, blocked_entry
 from resolver.cache import AnswerCache, Entry, render
-from resolver.clientid import client_identity
+from resolver.clientid import BadClientSubnet, client_identity
 from resolver.counters import Counters
 from resolver.groups import (
     Group,
@@ -33,6 +33,7 @@ from resolver.groups import (
 from resolver.groups import tick as tick_groups
 from resolver.policy import ACTION_CODES, Block, Policy
 from resolver.policy import NXDOMAIN as NXDOMAIN_ACTION
+from resolver.ratelimit import Bucket, RateLimiter, RateLimitSettings
 from resolver.safesearch import safe_search_map
 from resolver.settings import (
     AccessSettings,
@@ -67,6 +68,7 @@ class ServerConfig(Protocol):
     lists: list[ListSpec]
     groups: list[GroupSettings]
     timezone: str | None
+    rate_limit: RateLimitSettings
 
     @property
     def state_path(self) -> Path: ...
@@ -76,7 +78,8 @@ class ServerConfig(Protocol):
 # canary and iCloud Private Relay.
 BYPASS_CANARIES = ("use-application-dns.net", "mask.icloud.com", "mask-h2.icloud.com")
 
-Client = tuple[bool, Group, bool]  # allowed by the ACL, its group, a trusted forwarder
+# Allowed by the ACL, its group, a trusted forwarder, its rate-limit bucket (None: unlimited)
+Client = tuple[bool, Group, bool, Bucket | None]
 
 
 def local_now(timezone: str | None) -> datetime:
@@ -100,6 +103,8 @@ class Resolver:
         self.second = int(time.monotonic())  # the current monotonic second, one object
         self.fast_until = 0.0  # min(schedule_deadline, second + 1): when to _advance
         self._background: set[asyncio.Task[None]] = set()
+        # Why the last upstream query for a key failed: (EDE code, text), for its SERVFAIL
+        self.failures: dict[bytes, tuple[int, str]] = {}
         self._policy_inputs: object = None
         self.configure(config)
 
@@ -117,7 +122,11 @@ class Resolver:
             timeout=config.dns.upstream_timeout,
             max_in_flight=config.dns.max_upstream_in_flight,
             udp_size=config.dns.max_udp_size,
+            max_wait=config.dns.upstream_max_wait,
+            counters=self.counters,
+            previous=getattr(self, "forwarder", None),
         )
+        self.limiter = RateLimiter(config.rate_limit, config.dns.listen)
         c = config.cache
         self.min_ttl = int(c.min_ttl)
         self.max_ttl = int(c.max_ttl)
@@ -191,8 +200,9 @@ class Resolver:
         """What we know about a client address (cached per address)."""
         found = self.clients.get(host)
         if found is None:
-            found = (self.acl.allowed(host), self.groups.for_address(host),
-                     self.trusted.allowed(host))
+            trusted = self.trusted.allowed(host)
+            found = (self.acl.allowed(host), self.groups.for_address(host), trusted,
+                     self.limiter.bucket(host, trusted))
             if len(self.clients) > 65536:
                 self.clients.clear()
             self.clients[host] = found
@@ -236,6 +246,10 @@ class Resolver:
                     if time.monotonic() >= self.fast_until:  # self._now(), inlined
                         self._advance()
                     now = self.second
+                    bucket = client[3]
+                    if bucket is not None and not tcp and not self.limiter.take(bucket, now):
+                        counters.queries += 1
+                        return self._limited(data, bucket)
                     # Keys hold names in lowercase: most queries' bytes are the key as
                     # they are, and their answer is the entry's frame as it is. The CD bit
                     # (0x10 of header byte 3) shifted right by 2 is the key's KEY_CD (4).
@@ -261,18 +275,22 @@ class Resolver:
         if len(data) < 12 or data[2] & 0x80:
             counters.dropped += 1  # not even a header, or a response: never answer those
             return None
+        allowed, group, trusted, bucket = self.clients.get(host) or self.client(host)
+        if bucket is not None and not tcp and not self.limiter.take(bucket, self._now()):
+            return self._limited(data, bucket)
+        # The opcode before anything else (genreport's `opcode`: a header-only query with
+        # opcode 15 is NOTIMP, not FORMERR for its missing question).
+        if data[2] & 0x78:
+            counters.notimp += 1
+            return wire.salvage_response(data, wire.NOTIMP, self.max_udp)
         try:
             query = wire.parse_query(data)
         except wire.WireError:
             counters.formerr += 1
-            return wire.error_response(data, wire.FORMERR, None, self.max_udp)
-        allowed, group, trusted = self.clients.get(host) or self.client(host)
+            return wire.salvage_response(data, wire.FORMERR, self.max_udp)
         if not allowed:
             counters.refused_acl += 1
             return wire.error_response(data, wire.REFUSED, query, self.max_udp)
-        if query.flags & 0x7800:
-            counters.notimp += 1
-            return wire.error_response(data, wire.NOTIMP, query, self.max_udp)
         if query.edns_version:
             counters.badvers += 1
             return wire.error_response(data, wire.BADVERS, query, self.max_udp)
@@ -282,7 +300,11 @@ class Resolver:
             self._learn_edns_form(data, query)
         now = self._now()
         if trusted and query.opt_len:
-            group = self.forwarded_group(data, query, group)
+            try:
+                group = self.forwarded_group(data, query, group)
+            except BadClientSubnet:
+                counters.formerr += 1
+                return wire.error_response(data, wire.FORMERR, query, self.max_udp)
         query.key += group.tag
         query.group = group
         entry = self.cache.entries.get(query.key)
@@ -301,9 +323,29 @@ class Resolver:
         if block is not None:
             entry = self._block(query, block, group, now)
             return self.fit(render(entry, data, query.qname, now), query, tcp)
+        if query.qtype == wire.TYPE_ANY:
+            # RFC 8482 4.2: one synthesized HINFO RRset, without asking the upstreams
+            entry = any_entry(query, now)
+            self.cache.put(query.key, entry)
+            counters.any_synthesized += 1
+            return self.fit(render(entry, data, query.qname, now), query, tcp)
         if group.safe:
             query.rewrite = group.safe.get(qname)
         return query
+
+    def _limited(self, data: bytes, bucket: Bucket) -> bytes | None:
+        """A query over its client's rate: dropped, or every `slip`th one answered with an
+        empty truncated answer so that a real client retries over TCP."""
+        counters = self.counters
+        counters.ratelimited += 1
+        if not self.limiter.slips(bucket) or len(data) < 12 or data[2] & 0xF8:
+            return None
+        try:
+            query = wire.parse_query(data)
+        except wire.WireError:
+            return None
+        counters.ratelimit_slipped += 1
+        return wire.truncated_response(data, query, self.max_udp)
 
     def _learn_edns_form(self, data: bytes, query: wire.Query) -> None:
         """Remember a valid option-less OPT record, the query's last 11 bytes, so that the
@@ -382,12 +424,34 @@ class Resolver:
         stale = self.cache.entries.get(query.key)
         if stale is not None and now < stale.expires + self.serve_stale:
             self.counters.stale_served += 1
-            return self.fit(render(stale, data, query.qname, now, self.stale_ttl), query, tcp)
+            return self.fit(self._stale(stale, data, query, now), query, tcp)
         if entry is not None:
             # Answered but not cacheable (TTL 0, or an rcode we do not cache).
             return self.fit(render(entry, data, query.qname, now), query, tcp)
         self.counters.servfail += 1
-        return wire.error_response(data, wire.SERVFAIL, query, self.max_udp)
+        return wire.error_response(data, wire.SERVFAIL, query, self.max_udp,
+                                   self._failure_ede(query))
+
+    def _stale(self, entry: Entry, data: bytes, query: wire.Query, now: int) -> bytes:
+        """A stale answer (RFC 8767) with the Extended DNS Error that says so (RFC 8914):
+        3, Stale Answer, or 19, Stale NXDOMAIN Answer."""
+        response = render(entry, data, query.qname, now, self.stale_ttl)
+        if not query.has_opt:
+            return response
+        nxdomain = response[3] & 0xF == wire.NXDOMAIN
+        code = wire.EDE_STALE_NXDOMAIN if nxdomain else wire.EDE_STALE_ANSWER
+        return wire.add_ede(response, code)
+
+    def _failure_ede(self, query: wire.Query) -> bytes:
+        """The Extended DNS Error of a SERVFAIL the upstreams caused: 22 (No Reachable
+        Authority) when none answered in time or all are marked down, 23 (Network Error)
+        when they refused, failed or sent answers we could not use."""
+        if not query.has_opt:
+            return b""
+        failure = self.failures.get(query.key)
+        if failure is None:
+            return wire.ede_option(wire.EDE_NO_REACHABLE_AUTHORITY)
+        return wire.ede_option(failure[0], failure[1])
 
     def _fetch_in_background(self, query: wire.Query) -> asyncio.Future[Entry | None]:
         """Start fetching `query` in a task of its own, registered for coalescing."""
@@ -419,10 +483,12 @@ class Resolver:
             raw = await self.forwarder.resolve(question, query.has_opt, query.do, query.cd)
         except UpstreamBusy:
             self.counters.upstream_busy += 1
+            self._failed(query, wire.EDE_NETWORK_ERROR, "too many upstream queries in flight")
             return None
         except UpstreamError as exc:
             self.counters.upstream_failures += 1
             log.debug("no upstream answered %s: %s", query.name_text(), exc)
+            self._failed(query, exc.ede, "")
             return None
         try:
             if query.rewrite is not None:
@@ -430,7 +496,9 @@ class Resolver:
             parsed = wire.parse_answer(raw, query.qend)
         except wire.WireError as exc:
             self.counters.upstream_failures += 1
+            self.counters.upstream_malformed += 1
             log.warning("malformed upstream answer for %s: %s", query.name_text(), exc)
+            self._failed(query, wire.EDE_NETWORK_ERROR, "malformed upstream answer")
             return None
         self.counters.upstream_answers += 1
         group: Group = query.group
@@ -441,6 +509,11 @@ class Resolver:
                 self.counters.blocked_cname += 1
                 return self._block(query, block, group, int(time.monotonic()))
         return self._store(query, query.question, parsed)
+
+    def _failed(self, query: wire.Query, code: int, text: str) -> None:
+        if len(self.failures) >= 1024:
+            self.failures.clear()
+        self.failures[query.key] = (code, text)
 
     def _store(self, query: wire.Query, question: bytes, parsed: wire.ParsedAnswer) -> Entry:
         """Turn an upstream answer into a cache entry (and cache it when it may be cached)."""

@@ -32,6 +32,19 @@ class Counters:
     tcp_connections: int = 0
     tcp_refused: int = 0
     blocked_cname: int = 0
+    # Reliability (issue 11): limited queries, synthesized ANY answers, upstream answers
+    # ignored (malformed, for another question or ID, larger than asked for), upstreams
+    # skipped because they are marked down, TCP connections refused per client or closed
+    # for reading too slowly.
+    ratelimited: int = 0
+    ratelimit_slipped: int = 0
+    any_synthesized: int = 0
+    upstream_malformed: int = 0
+    upstream_mismatched: int = 0
+    upstream_oversized: int = 0
+    upstream_down_skipped: int = 0
+    tcp_refused_per_client: int = 0
+    tcp_slow_closed: int = 0
     list_hits: dict[str, list[int]] = field(default_factory=dict)
     list_tiers: dict[str, str] = field(default_factory=dict)
 

@@ -93,6 +93,13 @@ class DnsSettings:
     max_tcp_clients: int = 512
     upstream_timeout: float = duration(1.5)
     max_upstream_in_flight: int = 2000
+    # How long an upstream query may go on in the background: past the client's own
+    # timeout, so that a slow upstream's late answer is cached for the client's retry.
+    upstream_max_wait: float = duration(10.0)
+    # TCP connections one client address may hold (trusted forwarders are exempt), and how
+    # long a message may take to arrive once its first byte has (slow-loris).
+    max_tcp_per_client: int = 16
+    tcp_read_timeout: float = duration(5.0)
 
     def validate(self) -> None:
         if not self.listen:
@@ -111,6 +118,12 @@ class DnsSettings:
             raise ValueError("max_upstream_in_flight must be at least 1")
         if self.max_tcp_clients < 1:
             raise ValueError("max_tcp_clients must be at least 1")
+        if self.max_tcp_per_client < 1:
+            raise ValueError("max_tcp_per_client must be at least 1")
+        if self.upstream_max_wait < self.upstream_timeout:
+            raise ValueError("upstream_max_wait must be at least upstream_timeout")
+        if self.tcp_read_timeout <= 0:
+            raise ValueError("tcp_read_timeout must be longer than 0s")
 
 
 @dataclass(slots=True)

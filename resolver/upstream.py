@@ -9,6 +9,7 @@ import socket
 import struct
 import time
 from collections.abc import Sequence
+from typing import Protocol
 
 from resolver import wire
 from resolver.settings import HostPort
@@ -22,11 +23,23 @@ _H = struct.Struct("!HHHHHH")
 
 
 class UpstreamError(Exception):
-    """No upstream gave a usable answer."""
+    """No upstream gave a usable answer. `ede` is the RFC 8914 code its SERVFAIL carries:
+    22 (No Reachable Authority) when none answered in time or all are marked down, 23
+    (Network Error) when they refused, failed or answered with an error."""
+
+    def __init__(self, message: str, ede: int = wire.EDE_NO_REACHABLE_AUTHORITY) -> None:
+        super().__init__(message)
+        self.ede = ede
 
 
 class UpstreamBusy(UpstreamError):
     """Too many upstream queries are already in flight."""
+
+
+class _Counts(Protocol):
+    upstream_mismatched: int
+    upstream_oversized: int
+    upstream_down_skipped: int
 
 
 def _matches(data: bytes, msg_id: int, question: bytes) -> bool:
@@ -44,19 +57,49 @@ def _matches(data: bytes, msg_id: int, question: bytes) -> bool:
     )
 
 
+# An upstream that failed this many times in a row is marked down: no query is sent to it
+# until DOWN_FOR seconds (doubling per further failure, up to DOWN_MAX) have passed, and
+# then the next query probes it. With every upstream down, a query fails at once.
+DOWN_AFTER = 3
+DOWN_FOR = 1.0
+DOWN_MAX = 8.0
+
+
 class Upstream:
     """One upstream server and its health."""
 
     def __init__(self, address: HostPort) -> None:
         self.address = address
         self.failures = 0  # consecutive; orders the upstreams by health
+        self.down_until = 0.0  # monotonic time until which it is marked down
 
     def __repr__(self) -> str:
         return f"Upstream({self.address})"
 
+    def usable(self, now: float) -> bool:
+        return now >= self.down_until
+
+    def failed(self) -> None:
+        self.failures += 1
+        if self.failures >= DOWN_AFTER:
+            backoff = min(DOWN_FOR * 2 ** (self.failures - DOWN_AFTER), DOWN_MAX)
+            self.down_until = time.monotonic() + backoff
+            if self.failures == DOWN_AFTER:
+                log.warning("upstream %s marked down after %d failures in a row",
+                            self.address, self.failures)
+
+    def answered(self) -> None:
+        if self.failures >= DOWN_AFTER:
+            log.info("upstream %s answers again", self.address)
+        self.failures = 0
+        self.down_until = 0.0
+
 
 class Forwarder:
-    """Sends questions to the upstreams in order of health, one at a time, until one answers."""
+    """Sends a question to the healthiest upstream; when it has not answered within
+    `timeout`, to the next one too (a hedge), keeping the first going; the first usable
+    answer wins. Each query may go on for `max_wait` in all, past the client's own timeout,
+    so that a slow upstream's late answer still reaches the cache."""
 
     def __init__(
         self,
@@ -64,11 +107,17 @@ class Forwarder:
         timeout: float,
         max_in_flight: int,
         udp_size: int = 1232,
+        max_wait: float = 10.0,
+        counters: _Counts | None = None,
+        previous: Forwarder | None = None,
     ) -> None:
-        self.upstreams = [Upstream(s) for s in servers]
+        known = {u.address: u for u in previous.upstreams} if previous is not None else {}
+        self.upstreams: list[Upstream] = [known.get(s) or Upstream(s) for s in servers]
         self.timeout = timeout
+        self.max_wait = max(max_wait, timeout)
         self.max_in_flight = max_in_flight
         self.udp_size = udp_size
+        self.counters = counters
         self.in_flight = 0
 
     def build_query(self, question: bytes, has_opt: bool, do: bool, cd: bool) -> tuple[int, bytes]:
@@ -86,38 +135,96 @@ class Forwarder:
     async def resolve(self, question: bytes, has_opt: bool, do: bool, cd: bool) -> bytes:
         """The first usable answer for `question` (lowercase wire name + type + class).
 
-        SERVFAIL, REFUSED, timeouts and network errors move on to the next upstream.
-        Raises UpstreamError when none answered usefully.
+        SERVFAIL, REFUSED, NOTIMP, timeouts and network errors count against that upstream
+        and bring the next one in. Raises UpstreamError when none answered usefully.
         """
         if self.in_flight >= self.max_in_flight:
-            raise UpstreamBusy("too many upstream queries in flight")
+            raise UpstreamBusy("too many upstream queries in flight",
+                               wire.EDE_NETWORK_ERROR)
+        now = time.monotonic()
+        order = sorted((u for u in self.upstreams if u.usable(now)), key=lambda u: u.failures)
+        if not order:
+            if self.counters is not None:
+                self.counters.upstream_down_skipped += 1
+            raise UpstreamError("every upstream is marked down" if self.upstreams
+                                else "no upstream configured")
         self.in_flight += 1
         try:
-            last = "no upstream configured"
-            for upstream in sorted(self.upstreams, key=lambda u: u.failures):
-                try:
-                    answer = await self._ask(upstream.address, question, has_opt, do, cd)
-                except (TimeoutError, OSError, EOFError, asyncio.IncompleteReadError) as exc:
-                    upstream.failures += 1
-                    last = f"{upstream.address}: {type(exc).__name__} {exc}".strip()
-                    continue
-                rcode = answer[3] & 0xF
-                if rcode in (wire.SERVFAIL, wire.REFUSED, wire.NOTIMP):
-                    upstream.failures += 1
-                    last = f"{upstream.address}: rcode {rcode}"
-                    continue
-                upstream.failures = 0
-                return answer
-            raise UpstreamError(last)
+            if len(order) == 1:
+                return await self._single(order[0], question, has_opt, do, cd)
+            return await self._hedged(order, question, has_opt, do, cd)
         finally:
             self.in_flight -= 1
 
+    async def _single(
+        self, upstream: Upstream, question: bytes, has_opt: bool, do: bool, cd: bool
+    ) -> bytes:
+        deadline = time.monotonic() + self.max_wait
+        try:
+            answer = await self._ask(upstream.address, question, has_opt, do, cd, deadline)
+        except _FAILURES as exc:
+            upstream.failed()
+            raise _error(upstream, exc) from None
+        return _judge(upstream, answer)
+
+    async def _hedged(
+        self, order: list[Upstream], question: bytes, has_opt: bool, do: bool, cd: bool
+    ) -> bytes:
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.max_wait
+        attempts: dict[asyncio.Task[bytes], Upstream] = {}
+        tried = 0
+        error = UpstreamError("no upstream answered")
+
+        def start_next() -> None:
+            nonlocal tried
+            upstream = order[tried]
+            tried += 1
+            task = loop.create_task(
+                self._ask(upstream.address, question, has_opt, do, cd, deadline))
+            attempts[task] = upstream
+
+        start_next()
+        try:
+            while attempts:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                wait = min(left, self.timeout) if tried < len(order) else left
+                done, _ = await asyncio.wait(
+                    attempts, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                failed = False
+                for task in done:
+                    upstream = attempts.pop(task)
+                    exc = task.exception()
+                    if exc is None:
+                        try:
+                            return _judge(upstream, task.result())
+                        except UpstreamError as rcode_error:
+                            error = rcode_error
+                    elif isinstance(exc, _FAILURES):
+                        upstream.failed()
+                        error = _error(upstream, exc)
+                    else:
+                        raise exc
+                    failed = True
+                if tried < len(order) and (failed or not done):
+                    start_next()  # the hedge: the next upstream is tried too
+            raise error
+        finally:
+            for task, upstream in attempts.items():
+                task.cancel()
+                upstream.failed()  # still silent at the deadline
+
     async def _ask(
-        self, server: HostPort, question: bytes, has_opt: bool, do: bool, cd: bool
+        self, server: HostPort, question: bytes, has_opt: bool, do: bool, cd: bool,
+        deadline: float,
     ) -> bytes:
         msg_id, packet = self.build_query(question, has_opt, do, cd)
-        deadline = time.monotonic() + self.timeout
-        answer = await udp_exchange(server, packet, msg_id, question, self.timeout)
+        limit = self.udp_size if has_opt else wire.MIN_UDP
+        answer = await udp_exchange(server, packet, msg_id, question,
+                                    max(deadline - time.monotonic(), 0.01),
+                                    self.counters, limit)
         if answer[2] & 0x02:  # TC: ask again over TCP
             remaining = max(deadline - time.monotonic(), self.timeout / 2)
             tcp = self._ask_tcp(server, question, has_opt, do, cd)
@@ -137,15 +244,39 @@ class Forwarder:
                 answer = await reader.readexactly(length)
                 if _matches(answer, msg_id, question):
                     return answer
+                if self.counters is not None:
+                    self.counters.upstream_mismatched += 1
         finally:
             writer.close()
 
 
+_FAILURES = (TimeoutError, OSError, EOFError, asyncio.IncompleteReadError)
+
+
+def _error(upstream: Upstream, exc: BaseException) -> UpstreamError:
+    ede = wire.EDE_NO_REACHABLE_AUTHORITY if isinstance(exc, TimeoutError) else (
+        wire.EDE_NETWORK_ERROR)
+    return UpstreamError(f"{upstream.address}: {type(exc).__name__} {exc}".strip(), ede)
+
+
+def _judge(upstream: Upstream, answer: bytes) -> bytes:
+    """The answer, when its rcode makes it usable; else the upstream failed."""
+    rcode = answer[3] & 0xF
+    if rcode in (wire.SERVFAIL, wire.REFUSED, wire.NOTIMP):
+        upstream.failed()
+        raise UpstreamError(f"{upstream.address}: rcode {rcode}", wire.EDE_NETWORK_ERROR)
+    upstream.answered()
+    return answer
+
+
 async def udp_exchange(
-    server: HostPort, packet: bytes, msg_id: int, question: bytes, timeout: float
+    server: HostPort, packet: bytes, msg_id: int, question: bytes, timeout: float,
+    counters: _Counts | None = None, limit: int = 65535,
 ) -> bytes:
     """Send `packet` from a fresh socket (so a fresh random source port) connected to
-    `server`, and return the first datagram that answers it: same ID, same question.
+    `server`, and return the first datagram that answers it: same ID, same question, no
+    larger than the `limit` we advertised. Others are ignored and counted; datagrams from
+    another address or port never arrive (the socket is connected).
 
     A bare socket with a reader callback rather than a datagram transport: the same
     per-query port, at about a third of the CPU (measured: ~25 µs against ~75 µs a query).
@@ -164,7 +295,13 @@ async def udp_exchange(
             except OSError as exc:  # e.g. ICMP port unreachable: ConnectionRefusedError
                 answer.set_exception(exc)
                 return
-            if _matches(data, msg_id, question):
+            if not _matches(data, msg_id, question):
+                if counters is not None:
+                    counters.upstream_mismatched += 1
+            elif len(data) > limit:
+                if counters is not None:
+                    counters.upstream_oversized += 1
+            else:
                 answer.set_result(data)
 
     def expire() -> None:
