@@ -88,3 +88,90 @@ def test_a_config_with_secrets_readable_by_others_warns_and_the_example_does_not
     assert exposed_secrets_warning(config) is None
     assert exposed_secrets_warning(REPO / "config.example.yaml") is None
 
+
+
+@pytest.fixture
+def site(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from tests.httpsserver import ListServer
+
+    root = tmp_path / "www"
+    root.mkdir()
+    server = ListServer(root)
+    yield server
+    server.close()
+
+
+def _update(site, config: Path) -> subprocess.CompletedProcess[str]:
+    from tests.servers import straja_cmd
+
+    env = straja_env()
+    env["SSL_CERT_FILE"] = str(site.cert)
+    return subprocess.run(straja_cmd("lists", "update", "--config", str(config)),
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def _list_config(tmp_path: Path, lists: list[dict]) -> Path:
+    import yaml
+
+    config = tmp_path / "lists.yaml"
+    config.write_text(yaml.safe_dump({"upstreams": ["127.0.0.2:53"],
+                                      "state_dir": str(tmp_path / "state"), "lists": lists}))
+    return config
+
+
+def test_a_trickling_source_is_cut_off_by_its_timeout(tmp_path: Path, site) -> None:
+    pub = Publisher(site.root)
+    pub.compile("school", ["games.example.test"], 1, filename="school.sl")
+    site.trickle["/school.sl"] = 0.5
+    config = _list_config(tmp_path, [{"id": "school", "source": f"{site.url}/school.sl",
+                                      "tier": "operator", "keys": [pub.key],
+                                      "timeout": "2s"}])
+    run = _update(site, config)
+    assert run.returncode != 0
+    assert "longer than the list's timeout of 2s" in run.stdout + run.stderr
+    status = straja_cli("lists", "status", "--config", str(config))
+    assert "timeout of 2s" in status.stdout
+
+
+def test_a_source_larger_than_max_size_is_refused(tmp_path: Path, site) -> None:
+    (site.root / "huge.txt").write_bytes(b"junk.example.test\n" * 120_000)  # about 2 MB
+    config = _list_config(tmp_path, [{"id": "junk", "source": f"{site.url}/huge.txt",
+                                      "tier": "operator", "format": "domains",
+                                      "signed": False, "max_size": "1MB"}])
+    run = _update(site, config)
+    assert run.returncode != 0
+    assert "max_size of 1000000" in run.stdout + run.stderr
+
+
+def test_one_slow_list_does_not_hold_up_the_others(straja_factory, unbound, site) -> None:
+    import os
+    import time
+
+    pub = Publisher(site.root)
+    pub.compile("slow", ["slow.example.test"], 1, filename="slow.sl")
+    pub.compile("fast", ["games.example.test"], 1, filename="fast.sl")
+    site.trickle["/slow.sl"] = 1.0  # minutes for the whole file
+    s = straja_factory({
+        "upstreams": [unbound.address],
+        "lists": [{"id": "slow", "source": f"{site.url}/slow.sl", "tier": "operator",
+                   "keys": [pub.key]},
+                  {"id": "fast", "source": f"{site.url}/fast.sl", "tier": "operator",
+                   "keys": [pub.key]}],
+    }, start=False)
+    os.environ["SSL_CERT_FILE"] = str(site.cert)  # inherited by the daemon started below
+    try:
+        s.start()
+    finally:
+        del os.environ["SSL_CERT_FILE"]
+    deadline = time.monotonic() + 30
+    answer = ""
+    while time.monotonic() < deadline:
+        r = s.query("games.example.test", "A")
+        answer = str(r.answer[0][0]) if r.answer else ""
+        if answer == "0.0.0.0":
+            break
+        time.sleep(0.3)
+    assert answer == "0.0.0.0", s.read_log()
+    import dns.rcode
+
+    assert s.query("slow.example.test", "A").rcode() == dns.rcode.NXDOMAIN  # not yet blocked
