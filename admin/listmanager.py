@@ -167,7 +167,10 @@ def install(spec: ListSpec, store: ListStore, path: Path, signature_text: str | 
             if expires is not None and clock_is_sane(now) and now >= expires:
                 raise Refused(spec.id, f"already expired when it arrived (serial {serial})")
         else:
-            serial = int(now)  # unsigned lists: the fetch time is the serial
+            # Unsigned lists: the fetch time is the serial, past the active one, so that two
+            # fetches within one second (the CLI beside the daemon) are not a conflict.
+            active = int(store.status(spec.id).get("serial", 0) or 0)
+            serial = max(int(now), active + 1)
         compiled = workdir / f"{spec.id}.sl"
         compile_in_subprocess(path, spec, serial, expires, compiled)
     except Refused as exc:
