@@ -377,8 +377,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--tcp-share", type=float, default=0.1)
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep Straja's config and log here (default: a temporary folder)")
     args = parser.parse_args(argv)
-    result = run(args.packets, args.seed, args.tcp_share)
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    result = run(args.packets, args.seed, args.tcp_share, args.workdir)
     counters = result.pop("counters")
     tail = result.pop("log_tail")
     width = max(len(k) for k in result)
