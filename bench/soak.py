@@ -89,6 +89,10 @@ def run(minutes: float, load: float, swap_every: float, workdir: Path) -> dict[s
     server = Straja(workdir / "straja", {
         "upstreams": [upstream.address], "log": {"level": "warning"},
         "stop_page": {"enabled": False},
+        # Bounded to a few times the working set, so that the cache is full (and RSS at its
+        # steady state) within the first minute: each list swap starts a new generation
+        # whose entries replace the old ones only as the FIFO bound evicts them.
+        "cache": {"max_entries": 10000},
         "lists": [{"id": "soak", "source": str(first), "tier": "operator",
                    "keys": [pub.key], "refresh": "1d"}],
     })

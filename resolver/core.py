@@ -246,10 +246,6 @@ class Resolver:
                     if time.monotonic() >= self.fast_until:  # self._now(), inlined
                         self._advance()
                     now = self.second
-                    bucket = client[3]
-                    if bucket is not None and not tcp and not self.limiter.take(bucket, now):
-                        counters.queries += 1
-                        return self._limited(data, bucket)
                     # Keys hold names in lowercase: most queries' bytes are the key as
                     # they are, and their answer is the entry's frame as it is. The CD bit
                     # (0x10 of header byte 3) shifted right by 2 is the key's KEY_CD (4).
@@ -261,15 +257,23 @@ class Resolver:
                         qname = data[12 : qend - 4]
                         entry = entries.get(qname.lower() + data[qend - 4 : qend] + key_end)
                     if entry is not None and (entry.seen is now or now < entry.expires):
-                        counters.fast_hits += 1  # a query and a cache hit, in one count
-                        box = entry.box
-                        if box is not None:
-                            box[0] += 1
+                        # The rate limit only here, so a miss is charged once (below)
+                        bucket = client[3]
+                        if bucket is not None and not tcp and not self.limiter.take(bucket,
+                                                                                   now):
+                            counters.queries += 1
+                            return self._limited(data, bucket)
                         if entry.seen is now and qname is None and data[2] & 1:
                             response = data[0:2] + entry.frame  # render()'s common case
                         else:
                             response = render(entry, data, qname, now)
                         if tcp or len(response) <= form[1]:
+                            # Counted only when answered here: one too large for UDP goes
+                            # on to the path below, which counts it (once).
+                            counters.fast_hits += 1  # a query and a cache hit, in one count
+                            box = entry.box
+                            if box is not None:
+                                box[0] += 1
                             return response
         counters.queries += 1
         if len(data) < 12 or data[2] & 0x80:
@@ -345,7 +349,8 @@ class Resolver:
         except wire.WireError:
             return None
         counters.ratelimit_slipped += 1
-        return wire.truncated_response(data, query, self.max_udp)
+        empty = wire.error_response(data, wire.NOERROR, query, self.max_udp)
+        return empty[:2] + bytes((empty[2] | 0x02,)) + empty[3:]  # TC: retry over TCP
 
     def _learn_edns_form(self, data: bytes, query: wire.Query) -> None:
         """Remember a valid option-less OPT record, the query's last 11 bytes, so that the
