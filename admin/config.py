@@ -29,6 +29,7 @@ from resolver.localnames import (
     ddr_problem,
     parse_record,
 )
+from resolver.ratelimit import RateLimitSettings
 from resolver.settings import (
     AccessSettings,
     BlockingSettings,
@@ -127,6 +128,7 @@ class Config:
     upstream_tls: UpstreamTlsSettings = field(default_factory=UpstreamTlsSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     access: AccessSettings = field(default_factory=AccessSettings)
+    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
     state_dir: str = "state"
     log: LogSettings = field(default_factory=LogSettings)
     blocking: BlockingSettings = field(default_factory=BlockingSettings)
@@ -285,7 +287,21 @@ def load_config_text(text: str, source: str = "<config>") -> Config:
     problem = config.check_files()
     if problem is not None:
         raise builder.error(*problem)
+    _check_keys(config, builder)
     return config
+
+
+def _check_keys(config: Config, builder: _Builder) -> None:
+    """Refuse a pinned publisher key that does not parse, or a .pub path that is not there:
+    such a list could never activate, so the config is wrong, not the list."""
+    from blocklists import minisign  # cryptography: only when lists pin keys
+
+    for i, spec in enumerate(config.lists):
+        for j, key in enumerate(spec.keys):
+            try:
+                minisign.PublicKey.parse(key)
+            except (minisign.MalformedKeyError, OSError) as exc:
+                raise builder.error(f"lists[{i}].keys[{j}]", f"list {spec.id}: {exc}") from None
 
 
 def _line_map(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
@@ -407,3 +423,40 @@ def _describe(value: object) -> str:
     if isinstance(value, list):
         return "a list"
     return f"{value!r}"
+
+
+_SECRET_KEY = re.compile(r"(password|passwd|secret|token|tsig)", re.IGNORECASE)
+
+
+def exposed_secrets_warning(path: str | Path) -> str | None:
+    """A warning when the config file holds secrets (a key named like a password, secret,
+    token or TSIG key, with a value) and users other than its owner may read it."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    if not mode & 0o044:
+        return None
+    found = sorted(set(_secret_keys(data, "")))
+    if not found:
+        return None
+    return (f"{path} holds secrets ({', '.join(found)}) but is readable by "
+            f"{'others' if mode & 0o004 else 'its group'} (mode {mode & 0o777:o}); "
+            f"run chmod 600 {path}")
+
+
+def _secret_keys(data: object, prefix: str) -> list[str]:
+    found: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if _SECRET_KEY.search(str(key)) and isinstance(value, str | int) and value != "":
+                found.append(name)
+            else:
+                found.extend(_secret_keys(value, name))
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            found.extend(_secret_keys(item, f"{prefix}[{i}]"))
+    return found

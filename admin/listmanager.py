@@ -29,7 +29,7 @@ from blocklists.store import Activation, ListStore, Refused, clock_is_sane
 log = logging.getLogger("straja.lists")
 
 USER_AGENT = "Straja list fetcher"
-FETCH_TIMEOUT = 60.0
+READ_TIMEOUT = 60.0  # one read may wait this long; the whole download lists[].timeout
 
 Progress = Callable[[str, int, int | None], None]  # (what, bytes so far, total or None)
 
@@ -46,18 +46,33 @@ class Fetched:
     last_modified: str | None = None
 
 
-def _download(url: str, dest: Path, headers: dict[str, str], progress: Progress | None
+def _download(url: str, dest: Path, headers: dict[str, str], progress: Progress | None,
+              timeout: float = 300.0, max_size: int = 256 * 1000 * 1000,
               ) -> tuple[int, dict[str, str]]:
+    """GET `url` into `dest` within `timeout` seconds in all and `max_size` bytes."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **headers})
+    deadline = time.monotonic() + timeout
     try:
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:
+        with urllib.request.urlopen(request, timeout=min(timeout, READ_TIMEOUT)) as response:
             total = response.headers.get("Content-Length")
             size = int(total) if total and total.isdigit() else None
+            if size is not None and size > max_size:
+                raise FetchError(f"{url}: the server announces {size} bytes, more than "
+                                 f"the list's max_size of {max_size}")
             done = 0
             with open(dest, "wb") as out:
-                while chunk := response.read(1 << 16):
+                # read1: whatever has arrived, so a trickle is checked against the deadline
+                # between reads instead of blocking until a whole buffer is full
+                while chunk := response.read1(1 << 16):
                     out.write(chunk)
                     done += len(chunk)
+                    if done > max_size:
+                        raise FetchError(f"{url}: the download passed the list's max_size "
+                                         f"of {max_size} bytes and was stopped")
+                    if time.monotonic() > deadline:
+                        raise FetchError(f"{url}: the download took longer than the list's "
+                                         f"timeout of {timeout:g}s and was stopped "
+                                         f"({done} bytes in)")
                     if progress is not None:
                         progress(url, done, size)
             return int(response.status), dict(response.headers.items())
@@ -89,14 +104,15 @@ def fetch(spec: ListSpec, store: ListStore, workdir: Path, progress: Progress | 
     if status.get("last_modified") and store.active_path(spec.id).exists():
         headers["If-Modified-Since"] = status["last_modified"]
     dest = workdir / (Path(spec.source.split("?", 1)[0]).name or "list")
-    code, response_headers = _download(spec.source, dest, headers, progress)
+    code, response_headers = _download(spec.source, dest, headers, progress, spec.timeout,
+                                       spec.max_size)
     if code == 304:
         return Fetched(None, None)
     sig_text = None
     if spec.signed:
         sig_dest = workdir / (dest.name + ".minisig")
         try:
-            _download(spec.source + ".minisig", sig_dest, {}, None)
+            _download(spec.source + ".minisig", sig_dest, {}, None, spec.timeout, 65536)
             sig_text = sig_dest.read_text()
         except FetchError as exc:
             log.warning("list %s: no signature fetched: %s", spec.id, exc)
@@ -151,7 +167,10 @@ def install(spec: ListSpec, store: ListStore, path: Path, signature_text: str | 
             if expires is not None and clock_is_sane(now) and now >= expires:
                 raise Refused(spec.id, f"already expired when it arrived (serial {serial})")
         else:
-            serial = int(now)  # unsigned lists: the fetch time is the serial
+            # Unsigned lists: the fetch time is the serial, past the active one, so that two
+            # fetches within one second (the CLI beside the daemon) are not a conflict.
+            active = int(store.status(spec.id).get("serial", 0) or 0)
+            serial = max(int(now), active + 1)
         compiled = workdir / f"{spec.id}.sl"
         compile_in_subprocess(path, spec, serial, expires, compiled)
     except Refused as exc:
@@ -201,14 +220,26 @@ def due(spec: ListSpec, store: ListStore, now: float) -> bool:
 def refresh_all(specs: list[ListSpec], store: ListStore) -> None:
     """Update every list that is due (the daemon's periodic pass); errors are logged."""
     now = time.time()
-    for spec in specs:
-        if not due(spec, store, now):
-            continue
-        try:
-            result = update(spec, store)
-            log.info("list %s: %s", spec.id, result.message)
-        except ListError as exc:
-            log.error("list %s: update failed, the active version keeps serving: %s", spec.id, exc)
+    wanted = [spec for spec in specs if due(spec, store, now)]
+    if not wanted:
+        return
+    # Each list in a thread of its own, so one slow source never holds up the others'
+    # refresh (each is bounded by its own lists[].timeout); activations take the lock.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(len(wanted), 4)) as pool:
+        list(pool.map(lambda spec: _refresh_one(spec, store), wanted))
+
+
+def _refresh_one(spec: ListSpec, store: ListStore) -> None:
+    try:
+        result = update(spec, store)
+        log.info("list %s: %s", spec.id, result.message)
+    except ListError as exc:
+        log.error("list %s: update failed, the active version keeps serving: %s", spec.id, exc)
+    except OSError as exc:
+        log.error("list %s: update failed, the active version keeps serving: %s", spec.id,
+                  exc.strerror or exc)
 
 
 

@@ -62,8 +62,12 @@ def write(counters: Counters, state_dir: Path, index: int) -> None:
     snapshot = counters.snapshot()
     path = counter_path(state_dir, index)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(snapshot, sort_keys=True))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(snapshot, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk: leave nothing half-written behind
+        raise
 
 
 async def writer(counters: Counters, state_dir: Path, index: int) -> None:

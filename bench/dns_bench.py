@@ -98,6 +98,7 @@ class Options:
     cache_entries: int
     workers: list[int]
     servers: list[str]
+    rate_limit_qps: int
     workloads: list[str]
     server_cpus: str | None
     load_cpus: str | None
@@ -150,6 +151,14 @@ def make_servers(
                 )  # fmt: skip
                 before.name = "straja before"
                 servers["straja-before"] = before
+            if opts.rate_limit_qps:
+                # The limiter's cost alone: a rate above what the generator sends, so the
+                # bucket is checked on every query and never empties.
+                servers["straja-rl"] = StrajaServer(
+                    workdir / "straja-rl", one_cpu, upstream, blocklist, opts.cache_entries,
+                    1, opts.straja_tree,
+                    rate_limit={"qps": opts.rate_limit_qps, "burst": opts.rate_limit_qps},
+                )
         elif kind == "dnsmasq":
             servers[kind] = Dnsmasq(
                 workdir / kind, one_cpu, upstream, blocklist, opts.cache_entries
@@ -693,6 +702,9 @@ def parse_args(argv: Sequence[str]) -> Options:
         help="taskset CPU list for the upstream Unbound (default: the load CPUs)",
     )
     add("--no-pin", action="store_true", help="do not pin anything")
+    add("--rate-limit-qps", type=int, default=0,
+        help="also run a Straja with rate_limit.qps set to this (above the load's rate), "
+             "to measure the limiter's cost (default 0: not run)")
     add("--load-threads", type=int, default=None, help="dnsperf -T (default: one per load CPU)")
     add(
         "--clients",
@@ -786,6 +798,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         cold_qps=a.cold_qps,
         cache_entries=a.cache_entries,
         workers=workers,
+        rate_limit_qps=a.rate_limit_qps,
         servers=servers,
         workloads=[w for w in WORKLOAD_KINDS if w in workloads],
         server_cpus=a.server_cpus or None,

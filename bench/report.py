@@ -263,6 +263,9 @@ def summary(results: Results, workers: Sequence[int], rounds: int) -> str:
             cpu = row.median(lambda s: s.cpu_us_per_query)
             parts.append(f"{wname}_{row.key}_cpu_us={_fmt(cpu, '.2f')}")
         keys = {r.key for r in rows}
+        if "straja" in keys and "straja-rl" in keys:
+            ratio = paired_ratio(rows, "straja-rl", "straja", qps)
+            parts.append(f"{wname}_ratelimit_vs_off={_fmt(ratio, '.3f')}")
         if "straja" in keys:
             for other in ("dnsmasq", "unbound", "echo"):
                 if other in keys:

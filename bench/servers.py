@@ -214,14 +214,18 @@ class StrajaServer(Server):
         cache_entries: int,
         workers: int = 1,
         source: Path = REPO,
+        rate_limit: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(workdir, cpus)
+        self.rate_limit = rate_limit
         self.upstream = upstream
         self.blocklist = blocklist
         self.cache_entries = cache_entries
         self.workers = workers
         self.source = source
         self.name = "straja" if workers == 1 else f"straja x{workers}"
+        if rate_limit is not None:
+            self.name += " rate-limited"
         self.conf = workdir / "straja.yaml"
 
     def config(self) -> dict[str, Any]:
@@ -237,6 +241,8 @@ class StrajaServer(Server):
             "log": {"level": "warning"},
             "lists": [],
         }
+        if self.rate_limit is not None:
+            config["rate_limit"] = dict(self.rate_limit)
         if self.blocklist is not None:
             config["lists"] = [
                 {

@@ -32,6 +32,10 @@ class ListSpec:
     action: Action | None = None
     signed: bool = True
     category: str | None = None
+    # A download's overall deadline and size cap: a source that trickles or never ends
+    # is cut off and refused, and the last-known-good version keeps serving.
+    timeout: float = field(default=300.0, metadata={"unit": "duration"})
+    max_size: int = field(default=256 * 1000 * 1000, metadata={"unit": "bytes"})
 
     def validate(self) -> None:
         if not _ID.match(self.id):
@@ -45,6 +49,10 @@ class ListSpec:
                 f"list {self.id}: name the publisher's public keys in keys:, "
                 "or set signed: false (operator and family lists only)"
             )
+        if self.timeout <= 0:
+            raise ValueError(f"list {self.id}: timeout must be longer than 0s")
+        if self.max_size < 1:
+            raise ValueError(f"list {self.id}: max_size must be at least 1 byte")
         if self.refresh < 60:
             raise ValueError(f"list {self.id}: refresh must be at least 1m")
         if not self.source:

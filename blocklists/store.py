@@ -172,8 +172,8 @@ class ListStore:
         directory = self.list_dir(list_id)
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / "status.json.tmp"
-        tmp.write_text(json.dumps(status, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, directory / "status.json")
+        _write_replacing(tmp, directory / "status.json",
+                         (json.dumps(status, indent=2, sort_keys=True) + "\n").encode())
         return status
 
     def record_refusal(self, list_id: str, reason: str, now: float | None = None) -> None:
@@ -184,17 +184,46 @@ class ListStore:
         kinds = dict(kinds) if isinstance(kinds, dict) else {}
         kind = refusal_kind(reason)
         kinds[kind] = int(kinds.get(kind, 0)) + 1
-        self.update_status(
-            list_id,
-            refusals=int(status.get("refusals", 0)) + 1,
-            refusal_kinds=kinds,
-            last_refusal={"time": int(now), "reason": reason},
-            last_check=int(now),
-        )
         log.error("list %s: candidate refused, the active version keeps serving: %s",
                   list_id, reason)
+        try:
+            self.update_status(
+                list_id,
+                refusals=int(status.get("refusals", 0)) + 1,
+                refusal_kinds=kinds,
+                last_refusal={"time": int(now), "reason": reason},
+                last_check=int(now),
+            )
+        except OSError as exc:
+            log.error("list %s: cannot record the refusal in %s: %s", list_id,
+                      self.list_dir(list_id), exc.strerror or exc)
 
     # -- activation --------------------------------------------------------------------
+
+    @staticmethod
+    def _install(directory: Path, candidate: Path, active: Path,
+                 signature_text: str | None) -> None:
+        """Write the candidate and its signature beside the active ones, then rename both
+        over. A failed write (a full disk) removes the temporary files and leaves the
+        active version as it was; the renames need no space."""
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / "active.sl.tmp"
+        sig_path = directory / "active.sl.minisig"
+        sig_tmp = directory / "active.sl.minisig.tmp"
+        try:
+            shutil.copyfile(candidate, tmp)
+            if signature_text is not None:
+                sig_tmp.write_text(signature_text)
+        except OSError:
+            for path in (tmp, sig_tmp):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
+        os.replace(tmp, active)
+        if signature_text is not None:
+            os.replace(sig_tmp, sig_path)
+        elif sig_path.exists():
+            sig_path.unlink()
 
     def verify(
         self, spec: ListSpec, path: Path, signature_text: str | None
@@ -300,17 +329,14 @@ class ListStore:
                     spec.id, f"serial {serial} equals the active one but the content differs"
                 )
         directory = self.list_dir(spec.id)
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / "active.sl.tmp"
-        shutil.copyfile(candidate, tmp)
-        os.replace(tmp, active)
-        sig_path = directory / "active.sl.minisig"
-        if signature_text is not None:
-            sig_tmp = directory / "active.sl.minisig.tmp"
-            sig_tmp.write_text(signature_text)
-            os.replace(sig_tmp, sig_path)
-        elif sig_path.exists():
-            sig_path.unlink()
+        try:
+            self._install(directory, candidate, active, signature_text)
+        except OSError as exc:
+            raise Refused(
+                spec.id,
+                f"cannot write the new version to {directory}: {exc.strerror or exc} "
+                "(is the disk full?); nothing was left behind",
+            ) from None
         self.update_status(
             spec.id,
             serial=serial,
@@ -327,6 +353,18 @@ class ListStore:
         self.bump_generation()
         log.info("list %s: serial %d is now active (%d entries)", spec.id, serial, header.count)
         return Activation(spec.id, serial, True, f"serial {serial} activated")
+
+
+def _write_replacing(tmp: Path, final: Path, data: bytes) -> None:
+    """Write `data` to `tmp` and rename it over `final`; on failure (a full disk) remove
+    the partial `tmp`, so that nothing is left filling the disk, and raise the OSError."""
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, final)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def open_active(store: ListStore, specs: Sequence[ListSpec]) -> dict[str, CompiledList]:

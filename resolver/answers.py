@@ -82,3 +82,22 @@ def local_entry(query: wire.Query, local: LocalAnswer, now: int) -> Entry:
         out += wire.opt_record(1232, query.do)
     lifetime = min(ttls, default=local.ttl)
     return Entry.from_wire(bytes(out), 12 + len(query.question), offsets, ttls, now, lifetime)
+
+
+ANY_TTL = 3600
+_HINFO_RFC8482 = b"\x07RFC8482\x00"  # CPU "RFC8482", OS ""
+
+
+def any_entry(query: wire.Query, now: int) -> Entry:
+    """RFC 8482 4.2: the minimal answer to an ANY query, one synthesized HINFO record,
+    made here so an ANY query never reaches an upstream (nor amplifies through us)."""
+    arcount = 1 if query.has_opt else 0
+    out = bytearray(_H.pack(0, wire.QR | wire.RD | wire.RA, 1, 1, 0, arcount))
+    out += query.question
+    offsets = (len(out) + 6,)
+    out += _RR.pack(0xC00C, wire.TYPE_HINFO, wire.CLASS_IN, ANY_TTL, len(_HINFO_RFC8482))
+    out += _HINFO_RFC8482
+    if query.has_opt:
+        out += wire.opt_record(1232, query.do)
+    return Entry.from_wire(bytes(out), 12 + len(query.question), offsets, (ANY_TTL,), now,
+                           ANY_TTL)

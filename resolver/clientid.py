@@ -42,6 +42,28 @@ def _mac(value: bytes) -> str | None:
     return ":".join(f"{b:02x}" for b in raw)
 
 
+class BadClientSubnet(ValueError):
+    """An ECS option that cannot be right (RFC 7871 7.1: the answer is FORMERR)."""
+
+
+def check_ecs(value: bytes) -> None:
+    """Raise BadClientSubnet for an unknown family, a prefix longer than the family's
+    address, an address of another length than the prefix needs, or a non-zero scope."""
+    if len(value) < 4:
+        raise BadClientSubnet("a Client Subnet option shorter than its 4-byte header")
+    family = int.from_bytes(value[0:2], "big")
+    source, scope = value[2], value[3]
+    bits = {1: 32, 2: 128}.get(family)
+    if bits is None:
+        raise BadClientSubnet(f"a Client Subnet option of unknown family {family}")
+    if source > bits:
+        raise BadClientSubnet(f"a Client Subnet prefix /{source} for family {family}")
+    if scope != 0:
+        raise BadClientSubnet("a Client Subnet option in a query with a non-zero scope")
+    if len(value) - 4 != (source + 7) // 8:
+        raise BadClientSubnet("a Client Subnet address of another length than its prefix")
+
+
 def _ecs(value: bytes) -> str | None:
     if len(value) < 4:
         return None
@@ -58,11 +80,14 @@ def _ecs(value: bytes) -> str | None:
 
 
 def client_identity(options: Iterable[tuple[int, bytes]]) -> Identity:
-    """The client's MAC and/or address from a forwarder's EDNS options."""
+    """The client's MAC and/or address from a forwarder's EDNS options.
+
+    Raises BadClientSubnet for an ECS option that cannot be right."""
     mac = address = None
     for code, value in options:
         if code == OPTION_DNSMASQ_MAC and mac is None:
             mac = _mac(value)
         elif code == OPTION_ECS and address is None:
+            check_ecs(value)
             address = _ecs(value)
     return Identity(mac, address)

@@ -12,6 +12,7 @@ import logging
 import math
 import struct
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -21,9 +22,9 @@ from blocklists.spec import ListSpec
 from resolver import counters as kinds
 from resolver import wire
 from resolver.access import AccessList
-from resolver.answers import Sinkhole, blocked_entry, local_entry
+from resolver.answers import Sinkhole, any_entry, blocked_entry, local_entry
 from resolver.cache import AnswerCache, Entry, render
-from resolver.clientid import client_identity
+from resolver.clientid import BadClientSubnet, client_identity
 from resolver.counters import Counters
 from resolver.groups import (
     Group,
@@ -44,6 +45,7 @@ from resolver.localnames import (
 from resolver.operator_state import NO_OPERATOR_STATE, OperatorState, PolicySource
 from resolver.policy import ACTION_CODES, Block, Policy
 from resolver.policy import NXDOMAIN as NXDOMAIN_ACTION
+from resolver.ratelimit import Bucket, RateLimiter, RateLimitSettings
 from resolver.settings import (
     AccessSettings,
     BlockingSettings,
@@ -99,6 +101,7 @@ class ServerConfig(Protocol):
     forward: list[ForwardRule]
     local_records: list[str]
     local_hosts: str | None
+    rate_limit: RateLimitSettings
 
     @property
     def state_path(self) -> Path: ...
@@ -108,7 +111,8 @@ class ServerConfig(Protocol):
 # canary and iCloud Private Relay.
 BYPASS_CANARIES = ("use-application-dns.net", "mask.icloud.com", "mask-h2.icloud.com")
 
-Client = tuple[bool, Group, bool]  # allowed by the ACL, its group, a trusted forwarder
+# Allowed by the ACL, its group, a trusted forwarder, its rate-limit bucket (None: unlimited)
+Client = tuple[bool, Group, bool, Bucket | None]
 
 
 def local_now(timezone: str | None) -> datetime:
@@ -136,6 +140,8 @@ class Resolver:
         self.second = int(time.monotonic())  # the current monotonic second, one object
         self.fast_until = 0.0  # min(schedule_deadline, second + 1): when to _advance
         self._background: set[asyncio.Task[None]] = set()
+        # Why the last upstream query for a key failed: (EDE code, text), for its SERVFAIL
+        self.failures: dict[bytes, tuple[int, str]] = {}
         self._policy_inputs: object = None
         self.local_names: LocalNames | None = None
         self.hosts_stamp: tuple[float, int] | None = None
@@ -151,12 +157,15 @@ class Resolver:
         # OPT records seen (11 bytes) -> (cache key flags, UDP answer limit); see answer_fast
         self.edns_forms: dict[bytes, tuple[int, int]] = {}
         self.cache.resize(config.cache.max_entries, config.cache.max_bytes)
-        self.close_upstreams()
-        self.forwarder = self._forwarder(config, config.upstreams)
-        self.forwards = {
-            wire.text_to_name(rule.domain): self._forwarder(config, rule.upstreams)
-            for rule in config.forward
-        }
+        old_forwards = getattr(self, "forwards", {})
+        forwarder = self._forwarder(config, config.upstreams, getattr(self, "forwarder", None))
+        forwards = {}
+        for rule in config.forward:
+            domain = wire.text_to_name(rule.domain)
+            forwards[domain] = self._forwarder(config, rule.upstreams, old_forwards.get(domain))
+        self.close_upstreams(keep=[forwarder, *forwards.values()])
+        self.forwarder, self.forwards = forwarder, forwards
+        self.limiter = RateLimiter(config.rate_limit, config.dns.listen)
         c = config.cache
         self.min_ttl = int(c.min_ttl)
         self.max_ttl = int(c.max_ttl)
@@ -194,24 +203,34 @@ class Resolver:
                                 if u.last_error},
         }
 
-    def _forwarder(self, config: ServerConfig, upstreams: list[UpstreamSpec]) -> Forwarder:
+    def _forwarder(self, config: ServerConfig, upstreams: list[UpstreamSpec],
+                   previous: Forwarder | None) -> Forwarder:
         return Forwarder(
             upstreams,
             timeout=config.dns.upstream_timeout,
             max_in_flight=config.dns.max_upstream_in_flight,
             udp_size=config.dns.max_udp_size,
+            max_wait=config.dns.upstream_max_wait,
+            counters=self.counters,
+            previous=previous,
             strategy=config.upstream_strategy,
             ca_file=config.upstream_tls.ca_file,
             results=self.counters.upstreams,
             latency=self.counters.latency,
         )
 
-    def close_upstreams(self) -> None:
-        """Close the kept DoT/DoH connections of the current forwarders."""
+    def _all_forwarders(self) -> list[Forwarder]:
         current = getattr(self, "forwarder", None)
-        for forwarder in (current, *getattr(self, "forwards", {}).values()):
-            if forwarder is not None:
-                forwarder.close()
+        return [f for f in (current, *getattr(self, "forwards", {}).values()) if f is not None]
+
+    def close_upstreams(self, keep: Sequence[Forwarder] = ()) -> None:
+        """Close the kept DoT/DoH connections of the current forwarders, but for upstreams
+        that `keep` carries on (a reload keeps an unchanged upstream and its health)."""
+        kept = {id(u) for f in keep for u in f.upstreams}
+        for forwarder in self._all_forwarders():
+            for upstream in forwarder.upstreams:
+                if id(upstream) not in kept:
+                    upstream.close()
 
     def load_local_names(self) -> None:
         """(Re)build the local answers from the config and the hosts file. A hosts file
@@ -300,8 +319,9 @@ class Resolver:
         """What we know about a client address (cached per address)."""
         found = self.clients.get(host)
         if found is None:
-            found = (self.acl.allowed(host), self.groups.for_address(host),
-                     self.trusted.allowed(host))
+            trusted = self.trusted.allowed(host)
+            found = (self.acl.allowed(host), self.groups.for_address(host), trusted,
+                     self.limiter.bucket(host, trusted))
             if len(self.clients) > 65536:
                 self.clients.clear()
             self.clients[host] = found
@@ -356,6 +376,12 @@ class Resolver:
                         qname = data[12 : qend - 4]
                         entry = entries.get(qname.lower() + data[qend - 4 : qend] + key_end)
                     if entry is not None and (entry.seen is now or now < entry.expires):
+                        # The rate limit only here, so a miss is charged once (below)
+                        bucket = client[3]
+                        if bucket is not None and not tcp and not self.limiter.take(bucket,
+                                                                                   now):
+                            counters.queries += 1
+                            return self._limited(data, bucket)
                         if entry.seen is now and qname is None and data[2] & 1:
                             response = data[0:2] + entry.frame  # render()'s common case
                         else:
@@ -369,21 +395,25 @@ class Resolver:
         if len(data) < 12 or data[2] & 0x80:
             counters.dropped += 1  # not even a header, or a response: never answer those
             return None
+        allowed, group, trusted, bucket = self.clients.get(host) or self.client(host)
+        if bucket is not None and not tcp and not self.limiter.take(bucket, self._now()):
+            return self._limited(data, bucket)
+        # The opcode before anything else (genreport's `opcode`: a header-only query with
+        # opcode 15 is NOTIMP, not FORMERR for its missing question).
+        if data[2] & 0x78:
+            counters.notimp += 1
+            counters.count(_REFUSED_NOTIMP)
+            return wire.salvage_response(data, wire.NOTIMP, self.max_udp)
         try:
             query = wire.parse_query(data)
         except wire.WireError:
             counters.formerr += 1
             counters.count(_REFUSED_FORMERR)
-            return wire.error_response(data, wire.FORMERR, None, self.max_udp)
-        allowed, group, trusted = self.clients.get(host) or self.client(host)
+            return wire.salvage_response(data, wire.FORMERR, self.max_udp)
         if not allowed:
             counters.refused_acl += 1
             counters.count(_REFUSED_REFUSED)
             return wire.error_response(data, wire.REFUSED, query, self.max_udp)
-        if query.flags & 0x7800:
-            counters.notimp += 1
-            counters.count(_REFUSED_NOTIMP)
-            return wire.error_response(data, wire.NOTIMP, query, self.max_udp)
         if query.edns_version:
             counters.badvers += 1
             counters.count(_REFUSED_BADVERS)
@@ -395,7 +425,11 @@ class Resolver:
             self._learn_edns_form(data, query)
         now = self._now()
         if trusted and query.opt_len:
-            group = self.forwarded_group(data, query, group)
+            try:
+                group = self.forwarded_group(data, query, group)
+            except BadClientSubnet:
+                counters.formerr += 1
+                return wire.error_response(data, wire.FORMERR, query, self.max_udp)
         query.key += group.tag
         query.group = group
         entry = self.cache.entries.get(query.key)
@@ -414,6 +448,14 @@ class Resolver:
             entry = self._block(query, block, group, now)
             counters.count(entry.box.kind)
             return self.fit(render(entry, data, query.qname, now), query, tcp)
+        if query.qtype == wire.TYPE_ANY:
+            # RFC 8482 4.2: one synthesized HINFO RRset, without asking the upstreams
+            entry = any_entry(query, now)
+            entry.box = counters.box(kinds.LOCAL, wire.NOERROR)
+            self.cache.put(query.key, entry)
+            counters.any_synthesized += 1
+            counters.count(entry.box.kind)
+            return self.fit(render(entry, data, query.qname, now), query, tcp)
         local = self.local_names.answer(qname, query.qtype) if self.local_names else None
         if local is not None:
             if local.chase is None:
@@ -425,6 +467,21 @@ class Resolver:
         if group.safe:
             query.rewrite = group.safe.get(qname)
         return query
+
+    def _limited(self, data: bytes, bucket: Bucket) -> bytes | None:
+        """A query over its client's rate: dropped, or every `slip`th one answered with an
+        empty truncated answer so that a real client retries over TCP."""
+        counters = self.counters
+        counters.ratelimited += 1
+        if not self.limiter.slips(bucket) or len(data) < 12 or data[2] & 0xF8:
+            return None
+        try:
+            query = wire.parse_query(data)
+        except wire.WireError:
+            return None
+        counters.ratelimit_slipped += 1
+        empty = wire.error_response(data, wire.NOERROR, query, self.max_udp)
+        return empty[:2] + bytes((empty[2] | 0x02,)) + empty[3:]  # TC: retry over TCP
 
     def _learn_edns_form(self, data: bytes, query: wire.Query) -> None:
         """Remember a valid option-less OPT record, the query's last 11 bytes, so that the
@@ -528,7 +585,7 @@ class Resolver:
         if stale is not None and now < stale.expires + self.serve_stale:
             counters.stale_served += 1
             counters.count((kinds.STALE, stale.box.kind[1], None))
-            return self.fit(render(stale, data, query.qname, now, self.stale_ttl), query, tcp)
+            return self.fit(self._stale(stale, data, query, now), query, tcp)
         if entry is not None:
             # Answered but not cacheable (TTL 0, or an rcode we do not cache).
             counters.count(_fresh(entry))
@@ -541,7 +598,29 @@ class Resolver:
         """The SERVFAIL for a query whose slow path raised (counted like any SERVFAIL)."""
         self.counters.servfail += 1
         self.counters.count(SERVFAIL_KIND)
-        return wire.error_response(data, wire.SERVFAIL, query, self.max_udp)
+        return wire.error_response(data, wire.SERVFAIL, query, self.max_udp,
+                                   self._failure_ede(query))
+
+    def _stale(self, entry: Entry, data: bytes, query: wire.Query, now: int) -> bytes:
+        """A stale answer (RFC 8767) with the Extended DNS Error that says so (RFC 8914):
+        3, Stale Answer, or 19, Stale NXDOMAIN Answer."""
+        response = render(entry, data, query.qname, now, self.stale_ttl)
+        if not query.has_opt:
+            return response
+        nxdomain = response[3] & 0xF == wire.NXDOMAIN
+        code = wire.EDE_STALE_NXDOMAIN if nxdomain else wire.EDE_STALE_ANSWER
+        return wire.add_ede(response, code)
+
+    def _failure_ede(self, query: wire.Query) -> bytes:
+        """The Extended DNS Error of a SERVFAIL the upstreams caused: 22 (No Reachable
+        Authority) when none answered in time or all are marked down, 23 (Network Error)
+        when they refused, failed or sent answers we could not use."""
+        if not query.has_opt:
+            return b""
+        failure = self.failures.get(query.key)
+        if failure is None:
+            return wire.ede_option(wire.EDE_NO_REACHABLE_AUTHORITY)
+        return wire.ede_option(failure[0], failure[1])
 
     def _fetch_in_background(self, query: wire.Query) -> asyncio.Future[Entry | None]:
         """Start fetching `query` in a task of its own, registered for coalescing."""
@@ -574,10 +653,12 @@ class Resolver:
             raw, upstream = await forwarder.exchange(question, query.has_opt, query.do, query.cd)
         except UpstreamBusy:
             self.counters.upstream_busy += 1
+            self._failed(query, wire.EDE_NETWORK_ERROR, "too many upstream queries in flight")
             return None
         except UpstreamError as exc:
             self.counters.upstream_failures += 1
             log.debug("no upstream answered %s: %s", query.name_text(), exc)
+            self._failed(query, exc.ede, "")
             return None
         try:
             if query.rewrite is not None:
@@ -585,8 +666,10 @@ class Resolver:
             parsed = wire.parse_answer(raw, query.qend)
         except wire.WireError as exc:
             self.counters.upstream_failures += 1
+            self.counters.upstream_malformed += 1
             forwarder.count(upstream, kinds.UPSTREAM_BAD_ANSWER)
             log.warning("malformed upstream answer for %s: %s", query.name_text(), exc)
+            self._failed(query, wire.EDE_NETWORK_ERROR, "malformed upstream answer")
             return None
         self.counters.upstream_answers += 1
         forwarder.count(upstream, kinds.UPSTREAM_OK)
@@ -598,6 +681,11 @@ class Resolver:
                 self.counters.blocked_cname += 1
                 return self._block(query, block, group, int(time.monotonic()))
         return self._store(query, query.question, parsed)
+
+    def _failed(self, query: wire.Query, code: int, text: str) -> None:
+        if len(self.failures) >= 1024:
+            self.failures.clear()
+        self.failures[query.key] = (code, text)
 
     def _store(self, query: wire.Query, question: bytes, parsed: wire.ParsedAnswer) -> Entry:
         """Turn an upstream answer into a cache entry (and cache it when it may be cached)."""

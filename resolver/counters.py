@@ -101,6 +101,19 @@ class Counters:
     # (upstream, bucket bound) -> answered exchanges that took at most that long, and the
     # total time in microseconds: straja_upstream_request_duration_seconds{upstream}
     latency: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Reliability (issue 11): limited queries, synthesized ANY answers, upstream answers
+    # ignored (malformed, for another question or ID, larger than asked for), upstreams
+    # skipped because they are marked down, TCP connections refused per client or closed
+    # for reading too slowly.
+    ratelimited: int = 0
+    ratelimit_slipped: int = 0
+    any_synthesized: int = 0
+    upstream_malformed: int = 0
+    upstream_mismatched: int = 0
+    upstream_oversized: int = 0
+    upstream_down_skipped: int = 0
+    tcp_refused_per_client: int = 0
+    tcp_slow_closed: int = 0
     list_tiers: dict[str, str] = field(default_factory=dict)
     # What a previous worker with the same index had counted (stats.restore): added to
     # every snapshot, so counters never go backwards across a restart.

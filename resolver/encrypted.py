@@ -173,7 +173,7 @@ class DohService:
                 return 404, "text/plain", b"not found\n"
             # The group stands in for the client: the token, not the address, says who it is.
             host = "doh/" + group.name
-            self.resolver.clients.setdefault(host, (True, group, False))
+            self.resolver.clients.setdefault(host, (True, group, False, None))
         result = self.resolver.answer_fast(data, host, True)
         if result is None:
             return 400, "text/plain", b"not a DNS query\n"

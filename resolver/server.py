@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from resolver import wire
 from resolver.core import Resolver, ServerConfig
 from resolver.lists import ListWatcher
-from resolver.settings import HostPort
+from resolver.settings import DnsSettings, HostPort
 from resolver.sockets import bind_socket
 
 if TYPE_CHECKING:
@@ -61,30 +61,55 @@ class UdpService(asyncio.DatagramProtocol):
 
 
 class TcpService:
-    """RFC 7766: length-framed queries, several per connection, answered as they complete."""
+    """RFC 7766: length-framed queries, several per connection, answered as they complete.
 
-    def __init__(self, resolver: Resolver, idle_timeout: float, max_clients: int) -> None:
+    Connections are bounded in total and per client address (trusted forwarders, which
+    carry many clients, are exempt from the latter). A connection may wait
+    `idle_timeout` for a message to begin, and then `read_timeout` for the rest of it, so
+    that a slow-loris client trickling bytes holds a slot for seconds, not forever.
+    """
+
+    def __init__(self, resolver: Resolver, idle_timeout: float, max_clients: int,
+                 max_per_client: int = 16, read_timeout: float = 5.0) -> None:
         self.resolver = resolver
         self.idle_timeout = idle_timeout
         self.max_clients = max_clients
+        self.max_per_client = max_per_client
+        self.read_timeout = read_timeout
         self.clients = 0
+        self.per_client: dict[str, int] = {}
+
+    def configure(self, dns: DnsSettings) -> None:
+        self.idle_timeout = dns.tcp_idle_timeout
+        self.max_clients = dns.max_tcp_clients
+        self.max_per_client = dns.max_tcp_per_client
+        self.read_timeout = dns.tcp_read_timeout
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         counters = self.resolver.counters
-        if self.clients >= self.max_clients:
-            counters.tcp_refused += 1
-            writer.close()
-            return
-        self.clients += 1
-        counters.tcp_connections += 1
         peer = writer.get_extra_info("peername")
         host = peer[0] if peer else ""
+        if self.clients >= self.max_clients:
+            counters.tcp_refused += 1
+            writer.transport.abort()
+            return
+        held = self.per_client.get(host, 0)
+        if held >= self.max_per_client and not self.resolver.client(host)[2]:
+            counters.tcp_refused_per_client += 1
+            writer.transport.abort()
+            return
+        self.per_client[host] = held + 1
+        self.clients += 1
+        counters.tcp_connections += 1
         pending: set[asyncio.Task[None]] = set()
         try:
             while True:
-                head = await asyncio.wait_for(reader.readexactly(2), self.idle_timeout)
-                length = _LEN.unpack(head)[0]
-                data = await asyncio.wait_for(reader.readexactly(length), self.idle_timeout)
+                first = await asyncio.wait_for(reader.readexactly(1), self.idle_timeout)
+                try:
+                    data = await asyncio.wait_for(self._rest(reader, first), self.read_timeout)
+                except TimeoutError:
+                    counters.tcp_slow_closed += 1
+                    raise
                 counters.tcp += 1
                 result = self.resolver.answer_fast(data, host, True)
                 if result is None:
@@ -101,7 +126,18 @@ class TcpService:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
             self.clients -= 1
+            left = self.per_client[host] - 1
+            if left:
+                self.per_client[host] = left
+            else:
+                del self.per_client[host]
             writer.close()
+
+    @staticmethod
+    async def _rest(reader: asyncio.StreamReader, first: bytes) -> bytes:
+        """The rest of a message whose first length byte has arrived."""
+        length = _LEN.unpack(first + await reader.readexactly(1))[0]
+        return await reader.readexactly(length)
 
     async def _slow(self, data: bytes, query: wire.Query, writer: asyncio.StreamWriter) -> None:
         try:
@@ -158,9 +194,9 @@ class DnsServer:
         self.reuse_port = reuse_port
         self.tasks: set[asyncio.Task[None]] = set()
         self.listeners: dict[HostPort, Listener] = {}
-        self.tcp = TcpService(
-            self.resolver, config.dns.tcp_idle_timeout, config.dns.max_tcp_clients
-        )
+        self.tcp = TcpService(self.resolver, config.dns.tcp_idle_timeout,
+                              config.dns.max_tcp_clients)
+        self.tcp.configure(config.dns)
         self.dot: DotListeners | None = None
 
     @property
@@ -198,8 +234,7 @@ class DnsServer:
         """
         self.resolver.configure(config)
         self.lists.configure(config.state_path, config.lists, config.local)
-        self.tcp.idle_timeout = config.dns.tcp_idle_timeout
-        self.tcp.max_clients = config.dns.max_tcp_clients
+        self.tcp.configure(config.dns)
         if self.dot is not None:
             self.dot.reload(config.dns)
         wanted = set(config.dns.listen)

@@ -100,6 +100,13 @@ class DnsSettings:
     tls_cert: str | None = None
     tls_key: str | None = None
     ddr: bool = False  # answer RFC 9462 discovery (resolver.arpa) for the services above
+    # How long an upstream query may go on in the background: past the client's own
+    # timeout, so that a slow upstream's late answer is cached for the client's retry.
+    upstream_max_wait: float = duration(10.0)
+    # TCP connections one client address may hold (trusted forwarders are exempt), and how
+    # long a message may take to arrive once its first byte has (slow-loris).
+    max_tcp_per_client: int = 16
+    tcp_read_timeout: float = duration(5.0)
 
     def validate(self) -> None:
         if (self.tls_listen or self.https_listen) and not (self.tls_cert and self.tls_key):
@@ -126,6 +133,12 @@ class DnsSettings:
             raise ValueError("max_upstream_in_flight must be at least 1")
         if self.max_tcp_clients < 1:
             raise ValueError("max_tcp_clients must be at least 1")
+        if self.max_tcp_per_client < 1:
+            raise ValueError("max_tcp_per_client must be at least 1")
+        if self.upstream_max_wait < self.upstream_timeout:
+            raise ValueError("upstream_max_wait must be at least upstream_timeout")
+        if self.tcp_read_timeout <= 0:
+            raise ValueError("tcp_read_timeout must be longer than 0s")
 
 
 @dataclass(slots=True)

@@ -42,9 +42,18 @@ TYPE_DNAME = 39
 TYPE_OPT = 41
 TYPE_SVCB = 64
 TYPE_HTTPS = 65
+TYPE_HINFO = 13
 TYPE_IXFR = 251
 TYPE_AXFR = 252
+TYPE_ANY = 255
 CLASS_IN = 1
+OPCODE_MASK = 0x7800
+
+# RFC 8914 Extended DNS Error codes Straja sets itself (blocks carry theirs from policy).
+EDE_STALE_ANSWER = 3
+EDE_STALE_NXDOMAIN = 19
+EDE_NO_REACHABLE_AUTHORITY = 22
+EDE_NETWORK_ERROR = 23
 
 DO_BIT = 0x8000  # in the OPT TTL field's low 16 bits
 
@@ -142,6 +151,61 @@ def skip_name(data: bytes, offset: int) -> int:
         offset += 1 + length
 
 
+def check_name(data: bytes, offset: int) -> int:
+    """Walk a possibly compressed name in an upstream answer; return the offset after it.
+
+    Every pointer must point backwards, to an earlier offset than its own, as compression
+    always does: that makes loops impossible, and a pointer past the end (0xFFFF) or into
+    itself is a WireError. The whole name must fit in 255 octets.
+    """
+    n = len(data)
+    end = -1
+    total = 0
+    limit = offset  # a pointer must land before the first byte of this name
+    while True:
+        if offset >= n:
+            raise WireError("name runs past the end of the packet")
+        length = data[offset]
+        if length == 0:
+            return offset + 1 if end < 0 else end
+        if length & 0xC0 == 0xC0:
+            if offset + 2 > n:
+                raise WireError("compression pointer runs past the end of the packet")
+            target = ((length & 0x3F) << 8) | data[offset + 1]
+            if target >= limit:
+                raise WireError("bad compression pointer (not to an earlier name)")
+            if end < 0:
+                end = offset + 2
+            offset = limit = target
+            continue
+        if length > 63:
+            raise WireError("invalid label type")
+        total += length + 1
+        if total > 254:
+            raise WireError("name longer than 255 octets")
+        offset += 1 + length
+
+
+# Record types whose rdata holds names, and where each name starts: compression inside
+# rdata is allowed for these (RFC 3597 4), so their names are walked too.
+_RDATA_NAMES = {
+    TYPE_NS: (0,), TYPE_CNAME: (0,), TYPE_PTR: (0,), TYPE_DNAME: (0,), 7: (0,), 8: (0,),
+    9: (0,), TYPE_MX: (2,), TYPE_SRV: (6,), TYPE_SVCB: (2,), TYPE_HTTPS: (2,),
+}
+
+
+def _check_rdata_names(data: bytes, rtype: int, rdata: int, end: int) -> None:
+    if rtype == TYPE_SOA:
+        if check_name(data, check_name(data, rdata)) + 20 != end:
+            raise WireError("SOA record has a bad length")
+        return
+    starts = _RDATA_NAMES.get(rtype)
+    if starts is not None:
+        for start in starts:
+            if rdata + start >= end or check_name(data, rdata + start) > end:
+                raise WireError(f"a name in a type {rtype} record runs past its data")
+
+
 def read_name(data: bytes, offset: int) -> bytes:
     """Read a possibly compressed name into uncompressed lowercase wire bytes."""
     out = bytearray()
@@ -231,7 +295,9 @@ def parse_query(data: bytes) -> Query:
     # Answer and authority records in a query are unusual (UPDATE, NOTIFY): skipped over on
     # the way to a possible OPT.
     off = qend
-    for _ in range(ancount + nscount + arcount):
+    first_additional = ancount + nscount
+    for index in range(ancount + nscount + arcount):
+        owner = off
         off = skip_name(data, off)
         if off + 10 > len(data):
             raise WireError("resource record is truncated")
@@ -240,14 +306,21 @@ def parse_query(data: bytes) -> Query:
         if off > len(data):
             raise WireError("resource record data is truncated")
         if rtype == TYPE_OPT:
+            # RFC 6891 6.1.1: one OPT, owned by the root, in the additional section
             if has_opt:
                 raise WireError("more than one OPT record")
+            if index < first_additional:
+                raise WireError("an OPT record outside the additional section")
+            if data[owner] != 0:
+                raise WireError("an OPT record not owned by the root")
             has_opt = True
             udp_size = max(rclass, MIN_UDP)
             version = (ttl >> 16) & 0xFF
             do = bool(ttl & DO_BIT)
             opt_at = off - rdlen
             opt_len = rdlen
+            if rdlen:
+                check_options(data, opt_at, rdlen)
     kflags = (KEY_OPT if has_opt else 0) | (KEY_DO if do else 0) | (KEY_CD if flags & CD else 0)
     # Only the name is case-insensitive: lowercasing the type and class bytes would turn
     # HTTPS (65, "A") into 97 ("a").
@@ -280,7 +353,7 @@ def error_response(
     """
     msg_id = _U16.unpack_from(data)[0]
     qflags = _U16.unpack_from(data, 2)[0]
-    flags = QR | (qflags & (0x7800 | RD | CD)) | RA | (rcode & 0xF)
+    flags = QR | (qflags & (OPCODE_MASK | RD | CD)) | RA | (rcode & 0xF)
     if query is None:
         return _H.pack(msg_id, flags, 0, 0, 0, 0)
     arcount = 1 if query.has_opt else 0
@@ -288,6 +361,86 @@ def error_response(
     if query.has_opt:
         out += opt_record(udp_size, query.do, rcode >> 4, ede)
     return out
+
+
+def salvage_response(data: bytes, rcode: int, udp_size: int) -> bytes:
+    """The answer to a query `parse_query` refused (FORMERR) or whose opcode we do not
+    implement (NOTIMP), built from what of it can still be read.
+
+    The question is echoed when there is exactly one and it parses; an OPT is added when
+    the query carried one valid OPT (RFC 6891 7: a FORMERR to a query with a valid OPT
+    carries an OPT). Answers to another opcode set neither RA nor CD: they say nothing
+    about recursion or validation, and only RD and the opcode are echoed.
+    """
+    msg_id, qflags, qdcount = struct.unpack_from("!HHH", data)
+    opcode = qflags & OPCODE_MASK
+    flags = QR | opcode | (qflags & RD) | (rcode & 0xF)
+    if not opcode:
+        flags |= RA | (qflags & CD)
+    question = b""
+    if qdcount == 1:
+        try:
+            _, qend = parse_name(data, 12)
+            if qend + 4 <= len(data):
+                question = data[12 : qend + 4]
+        except WireError:
+            question = b""
+    opt = _valid_opt(data)
+    out = _H.pack(msg_id, flags, 1 if question else 0, 0, 0, 1 if opt is not None else 0)
+    out += question
+    if opt is not None:
+        out += opt_record(udp_size, opt, rcode >> 4)
+    return out
+
+
+def _valid_opt(data: bytes) -> bool | None:
+    """The DO bit of the query's one valid OPT record, or None when it has none (or the
+    records cannot be walked to find it)."""
+    try:
+        _, _, qd, an, ns, ar = _H.unpack_from(data)
+        off = 12
+        for _ in range(qd):
+            off = skip_name(data, off) + 4
+        found: bool | None = None
+        for index in range(an + ns + ar):
+            owner = off
+            off = skip_name(data, off)
+            if off + 10 > len(data):
+                return None
+            rtype, _rclass, ttl, rdlen = _RR_FIXED.unpack_from(data, off)
+            off += 10 + rdlen
+            if off > len(data):
+                return None
+            if rtype == TYPE_OPT:
+                if found is not None or index < an + ns or data[owner] != 0:
+                    return None
+                if rdlen:
+                    check_options(data, off - rdlen, rdlen)
+                found = bool(ttl & DO_BIT)
+        return found
+    except (WireError, struct.error):
+        return None
+
+
+def check_options(data: bytes, at: int, length: int) -> None:
+    """Raise WireError unless the OPT rdata at `at` is a whole number of options."""
+    end = at + length
+    while at < end:
+        if at + 4 > end:
+            raise WireError("an EDNS option header runs past the end of the OPT record")
+        size = _U16.unpack_from(data, at + 2)[0]
+        at += 4 + size
+        if at > end:
+            raise WireError("an EDNS option's length runs past the end of the OPT record")
+
+
+def add_ede(response: bytes, code: int, text: str = "") -> bytes:
+    """`response` with an Extended DNS Error added to its OPT, when it ends with an OPT
+    without options (the shape of every answer Straja renders for an OPT query)."""
+    if len(response) < 23 or response[-11:-8] != b"\x00\x00\x29" or response[-2:] != b"\x00\x00":
+        return response
+    option = ede_option(code, text)
+    return response[:-2] + _U16.pack(len(option)) + option
 
 
 def truncated_response(response: bytes, query: Query, udp_size: int) -> bytes:
@@ -318,7 +471,11 @@ class ParsedAnswer:
 
 
 def parse_answer(data: bytes, qend: int) -> ParsedAnswer:
-    """Walk an upstream answer whose question section ends at `qend`."""
+    """Walk an upstream answer whose question section ends at `qend`.
+
+    Every name is checked (owners, and the names inside rdata of the types that hold
+    them) before anything of the answer may be cached or relayed: a WireError means the
+    client gets a SERVFAIL instead."""
     _, flags, qd, an, ns, ar = _H.unpack_from(data)
     off = qend
     n = len(data)
@@ -332,7 +489,7 @@ def parse_answer(data: bytes, qend: int) -> ParsedAnswer:
     kept_ar = 0
     for index in range(an + ns + ar):
         start = off
-        off = skip_name(data, off)
+        off = check_name(data, off)
         if off + 10 > n:
             raise WireError("resource record is truncated")
         rtype, _rclass, ttl, rdlen = _RR_FIXED.unpack_from(data, off)
@@ -341,6 +498,7 @@ def parse_answer(data: bytes, qend: int) -> ParsedAnswer:
         off = rdata + rdlen
         if off > n:
             raise WireError("resource record data is truncated")
+        _check_rdata_names(data, rtype, rdata, off)
         if rtype == TYPE_OPT:
             ext_rcode = (ttl >> 24) & 0xFF
             continue
@@ -365,6 +523,8 @@ def parse_answer(data: bytes, qend: int) -> ParsedAnswer:
         chunk = data[start:off]
         kept.append(chunk)
         body_len += len(chunk)
+    if off != n:
+        raise WireError("bytes after the last record")
     return ParsedAnswer(
         rcode=flags & 0xF,
         flags=flags,

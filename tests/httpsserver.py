@@ -46,6 +46,8 @@ class ListServer:
     def __init__(self, root: Path, host: str = "127.0.0.1") -> None:
         self.root = root
         self.requests: list[tuple[str, dict[str, str], int]] = []
+        self.trickle: dict[str, float] = {}  # path -> seconds between bytes sent
+        self.closing = threading.Event()
         self.cert, key = make_certificate(root.parent, host)
         server = self
 
@@ -70,7 +72,18 @@ class ListServer:
                 self.send_header("Last-Modified", "Mon, 23 Nov 2026 08:00:00 GMT")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                delay = server.trickle.get(self.path)
+                if delay is None:
+                    self.wfile.write(body)
+                    return
+                for i in range(len(body)):  # a source trickling one byte at a time
+                    if server.closing.wait(delay):
+                        return
+                    try:
+                        self.wfile.write(body[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -84,5 +97,6 @@ class ListServer:
         self.thread.start()
 
     def close(self) -> None:
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -82,7 +82,8 @@ def test_failover_from_a_closed_port(straja_factory, unbound) -> None:
 def test_answers_with_wrong_id_or_question_are_ignored(straja_factory) -> None:
     spoofer = SpoofingUpstream()
     try:
-        s = straja_factory({"upstreams": [spoofer.address], "dns": {"upstream_timeout": "500ms"}})
+        s = straja_factory({"upstreams": [spoofer.address], "dns": {"upstream_timeout": "500ms",
+                                                              "upstream_max_wait": "500ms"}})
         r = s.query("www.example.test", "A")
         assert r.rcode() == dns.rcode.SERVFAIL
     finally:
@@ -92,9 +93,14 @@ def test_answers_with_wrong_id_or_question_are_ignored(straja_factory) -> None:
 def test_each_upstream_query_uses_a_random_id_and_source_port(straja_factory) -> None:
     silent = SilentUpstream()
     try:
-        s = straja_factory({"upstreams": [silent.address], "dns": {"upstream_timeout": "200ms"}})
-        for i in range(6):
-            s.query(f"n{i}.example.test", "A")
+        s = straja_factory({"upstreams": [silent.address], "dns": {"upstream_timeout": "200ms",
+                                                            "upstream_max_wait": "200ms"}})
+        import concurrent.futures
+
+        # At once: an upstream that failed three times in a row is marked down for a while
+        # and asked nothing more, so one after the other only three would reach it.
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            list(pool.map(lambda i: s.query(f"n{i}.example.test", "A"), range(6)))
         ids = {dns.message.from_wire(d).id for d, _ in silent.seen}
         ports = {addr[1] for _, addr in silent.seen}
         assert len(silent.seen) >= 6
@@ -106,7 +112,8 @@ def test_each_upstream_query_uses_a_random_id_and_source_port(straja_factory) ->
 def test_unknown_edns_options_do_not_travel_upstream(straja_factory) -> None:
     silent = SilentUpstream()
     try:
-        s = straja_factory({"upstreams": [silent.address], "dns": {"upstream_timeout": "200ms"}})
+        s = straja_factory({"upstreams": [silent.address], "dns": {"upstream_timeout": "200ms",
+                                                            "upstream_max_wait": "200ms"}})
         opt = dns.edns.GenericOption(65100, b"private")
         q = dns.message.make_query("www.example.test", "A", use_edns=0, options=[opt])
         dns.query.udp(q, s.host, port=s.port, timeout=5)
@@ -121,7 +128,8 @@ def test_upstream_queries_in_flight_are_bounded(straja_factory) -> None:
     silent = SilentUpstream()
     try:
         s = straja_factory({"upstreams": [silent.address],
-                            "dns": {"upstream_timeout": "3s", "max_upstream_in_flight": 2}})
+                            "dns": {"upstream_timeout": "3s", "upstream_max_wait": "3s",
+                                    "max_upstream_in_flight": 2}})
         import concurrent.futures
 
         names = [f"slow{i}.example.test" for i in range(5)]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
 
 from admin.commands.common import config_option, load_or_exit
+from admin.config import exposed_secrets_warning
 from admin.logs import setup_logging
 
 # sysexits.h EX_CONFIG: systemd units list it in RestartPreventExitStatus, so a bad config
@@ -20,6 +22,9 @@ def serve(config_path: str) -> None:
     """Answer DNS queries as the config says, until SIGTERM. SIGHUP reloads the config."""
     config = load_or_exit(config_path, EXIT_BAD_CONFIG, "nothing was started.")
     setup_logging(config.log.level)
+    exposed = exposed_secrets_warning(config_path)
+    if exposed:
+        logging.getLogger("straja").warning("%s", exposed)
     missing = [
         spec for spec in config.lists
         if not spec.is_url and spec.format == "compiled"
