@@ -592,7 +592,8 @@ class Resolver:
             return self.fit(render(entry, data, query.qname, now), query, tcp)
         counters.servfail += 1
         counters.count(SERVFAIL_KIND)
-        return wire.error_response(data, wire.SERVFAIL, query, self.max_udp)
+        return wire.error_response(data, wire.SERVFAIL, query, self.max_udp,
+                                   self._failure_ede(query))
 
     def failed(self, data: bytes, query: wire.Query) -> bytes:
         """The SERVFAIL for a query whose slow path raised (counted like any SERVFAIL)."""
