@@ -240,11 +240,12 @@ def test_every_worker_picks_up_a_change(straja_factory, unbound, lists) -> None:
 def test_the_prefix_index_finds_the_most_specific_prefix_in_both_families() -> None:
     import ipaddress
 
-    from resolver.prefixes import PrefixIndex, decode_prefixes, encode_prefixes
+    from resolver.prefixes import PrefixIndex, decode_prefixes, encode_prefixes, parse_prefix
 
     def records(*nets: str):  # type: ignore[no-untyped-def]
-        blob = encode_prefixes([ipaddress.ip_network(n) for n in nets])
-        return decode_prefixes(blob, "test")
+        prefixes = [parse_prefix(n) for n in nets]
+        assert None not in prefixes
+        return decode_prefixes(encode_prefixes(prefixes), "test")  # type: ignore[arg-type]
 
     index = PrefixIndex([records("10.0.0.0/8", "2001:db8::/32"),
                          records("10.1.2.0/24", "2001:db8:1::/48"),
@@ -256,7 +257,14 @@ def test_the_prefix_index_finds_the_most_specific_prefix_in_both_families() -> N
     assert index.lookup(ip("2001:db8:1::5")) == (48, 1)
     assert index.lookup(ip("2001:db8:2::5")) == (32, 0)
     with pytest.raises(ValueError, match="truncated"):
-        decode_prefixes(encode_prefixes([ipaddress.ip_network("10.0.0.0/8")])[:-1], "f.pfx")
+        decode_prefixes(encode_prefixes([(4, 10 << 24, 8)])[:-1], "f.pfx")
+    # The quick parser agrees with ipaddress, and leaves what it cannot read to it.
+    for text in ("10.1.2.3/24", "10.1.2.3", "2001:db8::1/64", "::ffff:10.0.0.1/120", "0.0.0.0/0"):
+        net = ipaddress.ip_network(text, strict=False)
+        assert parse_prefix(text) == (net.version, int(net.network_address), net.prefixlen)
+    for text in ("10.0.0.0/33", "010.0.0.1", "aa:bb:cc:dd:ee:ff", "fe80::1%eth0", "10.0.0/8",
+                 "10.0.0.0/+8", "10.0.0.0/٨"):
+        assert parse_prefix(text) is None
 
 
 def test_publishing_refuses_bad_input_with_the_field_named(tmp_path: Path) -> None:
