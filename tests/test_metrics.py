@@ -236,3 +236,27 @@ def test_the_exposition_serves_over_http_with_the_request_histogram(tmp_path) ->
     check = subprocess.run([PROMTOOL, "check", "metrics"], input=text.encode(),
                            capture_output=True, timeout=30)
     assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+
+
+def test_a_restarted_worker_continues_its_labelled_counts(tmp_path) -> None:
+    from admin import stats
+    from resolver.counters import Counters
+
+    before = Counters()
+    before.box("cached", 0).n += 5
+    before.box("blocked", 3, "hotline", "mandatory").n += 2
+    before.count(("answered", 0, None))
+    before.upstreams[("127.0.0.2:53", "ok")] = 1
+    before.queries, before.tcp = 1, 1
+    stats.write(before, tmp_path, 0)
+
+    after = Counters()
+    stats.restore(after, tmp_path, 0)
+    after.box("cached", 0).n += 1
+    snap = after.snapshot()
+    assert snap["responses"] == {"cached|NOERROR": 6, "blocked|NXDOMAIN": 2,
+                                 "answered|NOERROR": 1}
+    assert snap["list_hits"] == {"hotline": 2} and snap["blocked_mandatory"] == 2
+    assert snap["upstreams"] == {"127.0.0.2:53|ok": 1}
+    assert snap["queries"] == 1 + 7 + 1 and snap["cache_hits"] == 7 + 1
+    assert snap["proto"] == {"udp": 8, "tcp": 1}
