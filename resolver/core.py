@@ -71,6 +71,7 @@ _NO_EDNS = (0, wire.MIN_UDP)  # a query without OPT: no key flag, 512-byte answe
 # Response kinds of the parsing path that no cache entry carries (see resolver/counters.py)
 _REFUSED_REFUSED = (kinds.REFUSED, wire.REFUSED, None)
 _REFUSED_FORMERR = (kinds.REFUSED, wire.FORMERR, None)
+_RATELIMITED_SLIPPED = (kinds.RATELIMITED, wire.NOERROR, None)  # TC=1: retry over TCP
 _REFUSED_NOTIMP = (kinds.REFUSED, wire.NOTIMP, None)
 _REFUSED_BADVERS = (kinds.REFUSED, wire.BADVERS, None)
 SERVFAIL_KIND = (kinds.SERVFAIL, wire.SERVFAIL, None)
@@ -482,6 +483,7 @@ class Resolver:
         except wire.WireError:
             return None
         counters.ratelimit_slipped += 1
+        counters.count(_RATELIMITED_SLIPPED)
         empty = wire.error_response(data, wire.NOERROR, query, self.max_udp)
         return empty[:2] + bytes((empty[2] | 0x02,)) + empty[3:]  # TC: retry over TCP
 
