@@ -6,7 +6,10 @@ Layout under `state_dir/lists/`:
     .lock                   flock'ed while activating, so CLI and daemon never interleave
     <id>/active.sl          the active compiled file, opened with mmap by every worker
     <id>/active.sl.minisig  its signature (compiled lists) or the source's (source lists)
-    <id>/status.json        serial, key, times, last check, refusals and their reasons
+    <id>/status.json        serial, key, times, last check, refusals and their reasons,
+                            and the last compile's summary (source lists)
+    <id>/active.origins     device-compiled public lists: each entry's source line and rule
+                            text, for `straja check` (never inside the list file)
 
 A candidate replaces the active version only after it verified and opened; the swap is a
 rename, so a worker that still maps the old file keeps reading the old inode until it remaps.
@@ -93,6 +96,33 @@ class ListStore:
 
     def active_path(self, list_id: str) -> Path:
         return self.root / list_id / "active.sl"
+
+    def origins_path(self, list_id: str) -> Path:
+        """The side file with the source text of the active version's entries."""
+        return self.root / list_id / "active.origins"
+
+    def keep_origins(self, list_id: str, path: Path | None) -> None:
+        """Make `path` the active version's side file (None: it has none)."""
+        target = self.origins_path(list_id)
+        if path is None:
+            target.unlink(missing_ok=True)
+            return
+        temp = target.with_name(".active.origins.tmp")
+        shutil.copyfile(path, temp)
+        os.replace(temp, target)
+
+    def origin_of(self, list_id: str, name: str) -> tuple[int, str] | None:
+        """(line, rule as written) of the first source rule for `name`, from the side file."""
+        prefix = name + "\t"
+        try:
+            with open(self.origins_path(list_id), encoding="utf-8") as side:
+                for line in side:
+                    if line.startswith(prefix):
+                        _, number, text = line.rstrip("\n").split("\t", 2)
+                        return int(number), text
+        except (OSError, ValueError):
+            return None
+        return None
 
     @property
     def generation_path(self) -> Path:

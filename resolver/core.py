@@ -297,7 +297,7 @@ class Resolver:
         if qname in self.canaries:
             block = Block("encrypted-dns-canary", "operator", NXDOMAIN_ACTION, 0)
         else:
-            block = group.policy.decide(wire.name_labels(qname))
+            block = group.policy.decide(wire.name_labels(qname), query.qtype)
         if block is not None:
             entry = self._block(query, block, group, now)
             return self.fit(render(entry, data, query.qname, now), query, tcp)

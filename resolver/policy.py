@@ -1,8 +1,16 @@
 """The policy decision: which list, if any, blocks a name, and what answer that gives.
 
-Precedence (DESIGN.md): mandatory lists always block; then local allow; then operator and
-family lists and local deny; else the name is allowed. When several lists match, the
-highest tier decides. Lists are walked from the TLD down with the same label list.
+Precedence (docs/policy.md has the full order):
+1. mandatory lists (plain blocks only; nothing below can weaken them);
+2. `local.allow`;
+3. `local.deny` (the operator's own deny beats any subscribed allowlist or exception);
+4. the group's operator and family lists, as AdGuard Home orders their rules:
+   `@@…$important`, then `$important`, then exceptions (`@@` rules and `kind: allow`
+   lists, from any of these lists), then plain blocks; `$badfilter` removes a rule first;
+5. otherwise the name is allowed.
+When several lists block, the highest tier decides. Lists are walked from the TLD down
+with the same label list. Groups whose lists hold no exception, pattern or modifier take
+the short path (one trie lookup per list), which is what the policy always did.
 """
 
 from __future__ import annotations
@@ -11,8 +19,18 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from blocklists.patterns import RuleSet, TextRule
 from blocklists.spec import TIER_RANK, ListSpec
-from blocklists.trie import ACTION_NODATA, ACTION_NXDOMAIN, CompiledList, Match
+from blocklists.trie import (
+    ACTION_NODATA,
+    ACTION_NXDOMAIN,
+    EXACT_ALLOW,
+    EXACT_BLOCK,
+    SUBTREE_ALLOW,
+    SUBTREE_BLOCK,
+    CompiledList,
+    Match,
+)
 from resolver.settings import LocalSettings
 
 log = logging.getLogger("straja.policy")
@@ -34,6 +52,7 @@ class ActiveList:
     tier: str
     action: int | None  # the list's configured action, None: the group's or the default
     lookup: Callable[[Sequence[bytes]], Match | None]
+    rules: ListRules | None = None  # what the operator/family rule order needs
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +63,7 @@ class Block:
     tier: str
     action: int | None  # the entry's or the list's action; None: the configured default
     depth: int  # labels of the listed name that matched
+    rule: TextRule | None = None  # the pattern or modifier rule that decided, if one did
 
     @property
     def ede(self) -> int:
@@ -114,23 +134,28 @@ class Policy:
         self.local_allow = local_allow or SuffixSet(())
         self.local_deny = local_deny or SuffixSet(())
         self.lists = ordered
+        # Exceptions cross lists, so one list that needs the rule order puts all in it.
+        self.rule_order = any(a.rules is not None for a in self.others)
 
-    def decide(self, labels: Sequence[bytes]) -> Block | None:
-        """The Block for a name (labels from the TLD down), or None when it is allowed."""
+    def decide(self, labels: Sequence[bytes], qtype: int | None = None) -> Block | None:
+        """The Block for a name (labels from the TLD down) asked with type `qtype` (None: a
+        CNAME target or a type-less check), or None when it is allowed."""
         for lst in self.mandatory:
             m = lst.lookup(labels)
             if m is not None:
                 return Block(lst.list_id, "mandatory", _action(m, lst), m.depth)
         if self.local_allow and self.local_allow.match(labels):
             return None
-        for lst in self.others:
-            m = lst.lookup(labels)
-            if m is not None:
-                return Block(lst.list_id, lst.tier, _action(m, lst), m.depth)
         if self.local_deny:
             depth = self.local_deny.match(labels)
             if depth:
                 return Block("local-deny", "operator", None, depth)
+        if self.rule_order:
+            return decide_by_rule_order(self.others, labels, qtype)
+        for lst in self.others:
+            m = lst.lookup(labels)
+            if m is not None:
+                return Block(lst.list_id, lst.tier, _action(m, lst), m.depth)
         return None
 
 
@@ -150,12 +175,14 @@ def build_policy(
     The tier comes from the file's signed header, which wins over the config.
     """
     active = []
-    for spec in specs:
-        lst = opened.get(spec.id)
-        if lst is None:
-            continue
+    chosen = [(spec, opened[spec.id]) for spec in specs if spec.id in opened]
+    cancelled = badfilter_cancellations(
+        [lst for _, lst in chosen if lst.header.tier != "mandatory"]
+    )
+    for spec, lst in chosen:
         action = ACTION_CODES[spec.action] if spec.action else None
-        active.append(ActiveList(spec.id, lst.header.tier, action, lst.lookup))
+        rules = list_rules(lst, cancelled) if lst.header.tier != "mandatory" else None
+        active.append(ActiveList(spec.id, lst.header.tier, action, lst.lookup, rules))
     return Policy(active, allow, deny)
 
 
@@ -179,3 +206,147 @@ def policy_factory(
         return build_policy(chosen, opened, allow, deny)
 
     return make_policy
+
+
+# --- The operator and family rule order (AdGuard Home's) -------------------------------
+# Kept apart from the short path above: groups without exceptions, patterns or modifiers
+# never come here, so their cache misses cost what they always did.
+
+_ALLOW_BITS = EXACT_ALLOW | SUBTREE_ALLOW
+# Query type numbers to the names `$dnstype=` uses (the common ones; others as TYPEn).
+QTYPE_NAMES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT",
+               28: "AAAA", 33: "SRV", 35: "NAPTR", 43: "DS", 48: "DNSKEY", 64: "SVCB",
+               65: "HTTPS", 255: "ANY", 257: "CAA"}
+
+
+@dataclass(frozen=True)
+class Cancellations:
+    """What the `$badfilter` rules of a group's operator and family lists cancel: text
+    rules by their normalised text, trie rules by (name, flags) in adblock lists."""
+
+    keys: frozenset[str] = frozenset()
+    trie: frozenset[tuple[str, int]] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.keys or self.trie)
+
+
+@dataclass(frozen=True)
+class ListRules:
+    """One operator/family list as the rule order reads it."""
+
+    compiled: CompiledList
+    text: RuleSet | None  # None: the list has no text rules
+    cancelled: Cancellations
+    allow_only: bool  # a `kind: allow` list
+
+
+def badfilter_cancellations(lists: Sequence[CompiledList]) -> Cancellations:
+    """Every `$badfilter` of these lists (a group's operator and family lists)."""
+    keys: set[str] = set()
+    trie: set[tuple[str, int]] = set()
+    for lst in lists:
+        if not lst.layout.rules_length:
+            continue
+        for rule in lst.text_rules.rules:
+            if rule.badfilter:
+                keys.add(rule.key)
+                if rule.target is not None:
+                    trie.add(rule.target)
+    return Cancellations(frozenset(keys), frozenset(trie))
+
+
+def list_rules(lst: CompiledList, cancelled: Cancellations) -> ListRules | None:
+    """What the rule order needs of `lst`, or None when the short path decides it exactly
+    (no exceptions, no text rules, nothing cancelled, not an allowlist)."""
+    header = lst.header
+    has_text = lst.layout.rules_length > 0
+    needs = header.kind == "allow" or header.exceptions != 0 or has_text or (
+        cancelled.trie and header.source_format == "adblock"
+    )
+    if not needs:
+        return None
+    text = lst.text_rules if has_text else None
+    if text is not None and not text:
+        text = None
+    trie_cancelled = cancelled.trie if header.source_format == "adblock" else frozenset()
+    return ListRules(lst, text, Cancellations(cancelled.keys, trie_cancelled),
+                     header.kind == "allow")
+
+
+def decide_by_rule_order(
+    lists: Sequence[ActiveList], labels: Sequence[bytes], qtype: int | None
+) -> Block | None:
+    """The operator/family decision in AdGuard Home's order: `@@…$important`, then
+    `$important`, then any exception of any list, then plain blocks (highest tier first,
+    as `lists` is ordered)."""
+    name: str | None = None
+    qtype_name = None if qtype is None else QTYPE_NAMES.get(qtype, f"TYPE{qtype}")
+    important: Block | None = None
+    plain: Block | None = None
+    excepted = False
+    for lst in lists:
+        rules = lst.rules
+        if rules is None:
+            if plain is None:
+                m = lst.lookup(labels)
+                if m is not None:
+                    plain = Block(lst.list_id, lst.tier, _action(m, lst), m.depth)
+            continue
+        match, allowed = rules.compiled.scan(labels)
+        if rules.cancelled.trie and (match is not None or allowed):
+            match, allowed = _without_cancelled(rules, labels, match, allowed)
+        if allowed:
+            excepted = True
+        if match is not None and plain is None and not rules.allow_only:
+            plain = Block(lst.list_id, lst.tier, _action(match, lst), match.depth)
+        if rules.text is None:
+            continue
+        if name is None:
+            name = b".".join(reversed(labels)).decode("ascii", "replace")
+        for rule in rules.text.matches(name, qtype_name):
+            if rule.key in rules.cancelled.keys:
+                continue
+            if rule.exception:
+                if rule.important:
+                    return None  # `@@…$important` beats everything below mandatory
+                excepted = True
+            elif rule.important:
+                if important is None:
+                    important = Block(lst.list_id, lst.tier, lst.action, len(labels), rule)
+            elif plain is None:
+                plain = Block(lst.list_id, lst.tier, lst.action, len(labels), rule)
+    if important is not None:
+        return important
+    if excepted:
+        return None
+    return plain
+
+
+def _without_cancelled(
+    rules: ListRules, labels: Sequence[bytes], match: Match | None, allowed: int
+) -> tuple[Match | None, int]:
+    """`scan` again, leaving out the trie rules a `$badfilter` cancelled."""
+    block: Match | None = None
+    allow = 0
+    last = len(labels)
+    for depth in range(1, last + 1):
+        flags = rules.compiled.flags_at(labels[:depth])
+        if not flags:
+            continue
+        node = b".".join(reversed(labels[:depth])).decode("ascii", "replace")
+        for scope in (EXACT_BLOCK | SUBTREE_BLOCK, EXACT_BLOCK, SUBTREE_BLOCK,
+                      EXACT_ALLOW | SUBTREE_ALLOW, EXACT_ALLOW, SUBTREE_ALLOW):
+            if (node, scope) in rules.cancelled.trie and flags & scope == scope:
+                flags &= ~scope
+        if depth < last:
+            if flags & SUBTREE_ALLOW:
+                allow = depth
+            if flags & SUBTREE_BLOCK:
+                block = Match((flags >> 6) & 3, depth, False)
+        else:
+            if flags & EXACT_ALLOW:
+                allow = depth
+            if flags & EXACT_BLOCK:
+                block = Match((flags >> 4) & 3, depth, True)
+    return block, allow

@@ -35,7 +35,7 @@ def test_compile_writes_a_list_and_prints_what_it_did(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Compiled 3 entries" in result.stdout
     assert "bytes per entry" in result.stdout
-    assert "Skipped 1 bad lines" in result.stdout
+    assert "and 1 bad lines" in result.stdout
     assert f"{source}: line 3: " in result.stderr
     assert "empty label" in result.stderr
     with CompiledList.open(output) as lst:
@@ -72,7 +72,7 @@ def test_many_bad_lines_are_summarised(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert result.stderr.count(": line ") == 10
     assert "and 15 more bad lines" in result.stderr
-    assert "Skipped 25 bad lines" in result.stdout
+    assert "and 25 bad lines" in result.stdout
 
 
 def test_missing_source_fails_with_a_sentence(tmp_path: Path) -> None:
