@@ -365,8 +365,10 @@ def _adblock_rule(line: str, number: int, report: ParseReport) -> Rule | None:
         _text_rule(line, number, report, exception, modifiers, regex, regex_token(regex))
         return None
     body = body.lower()
-    if not body or body in ("|", "||", "*", "^", "||*", "*^"):
-        raise _Unsupported("a rule that matches every name")
+    if not body or body in ("|", "||", "*", "^", "||*", "*^", "||*^"):
+        if "denyallow" not in modifiers:  # `*$denyallow=com|net` is AdGuard's own example
+            raise _Unsupported("a rule that matches every name")
+        body = "*"
     rule = _domain_rule(body, exception)
     if rule is not None:
         if not modifiers:
@@ -379,7 +381,8 @@ def _adblock_rule(line: str, number: int, report: ParseReport) -> Rule | None:
     core = body.lstrip("|").rstrip("|^")
     if _URL_CHARS.search(core) or core.startswith("http"):
         raise _NotDns()  # a URL rule: paths and ports are invisible to DNS
-    if not _PLAIN.fullmatch(core.replace("*", "")):
+    literal = core.replace("*", "")
+    if literal and not _PLAIN.fullmatch(literal):
         raise _Bad(f"'{body}' contains characters that cannot be in a host name.")
     _text_rule(line, number, report, exception, modifiers, glob_to_regex(body), glob_token(body))
     return None

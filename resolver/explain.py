@@ -27,8 +27,10 @@ class Decision:
 
 
 def decide(config: ServerConfig, opened: dict[str, CompiledList], name: str,
-           client: str | None, at: datetime) -> Decision:
-    """The decision for `name` (normalised) asked by `client` (an IP, a MAC or None) at `at`."""
+           client: str | None, at: datetime, qtype: int | None = 1) -> Decision:
+    """The decision for `name` (normalised) asked by `client` (an IP, a MAC or None) at `at`
+    with query type `qtype`: the very `Policy.decide` the resolver calls, so what this says
+    is the answer Straja sends."""
     table = build_groups(config.groups, policy_factory(config.lists, opened, config.local),
                          safe_search_map, at, 0)
     group = table.default
@@ -48,7 +50,7 @@ def decide(config: ServerConfig, opened: dict[str, CompiledList], name: str,
         decision.canary = True
         decision.action = "nxdomain"
         return decision
-    block = group.policy.decide(wire.name_labels(qname))
+    block = group.policy.decide(wire.name_labels(qname), qtype)
     if block is None:
         target = group.safe.get(qname)
         decision.rewrite = wire.name_to_text(target) if target else None
