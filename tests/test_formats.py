@@ -291,7 +291,7 @@ def test_adblock_modifiers_keep_the_rule_and_its_meaning() -> None:
     rules, report = parse(
         "adblock",
         "||important.example^$important\n||typed.example^$dnstype=AAAA\n"
-        "||*^$denyallow=ok.example\n||all.example^$denyallow=fine.all.example\n"
+        "||other.example^$denyallow=ok.other.example\n||all.example^$denyallow=fine.all.example\n"
         "||gone.example^$badfilter\n",
     )
     assert rules == []
