@@ -112,9 +112,20 @@ def glob_to_regex(body: str) -> str:
 
 
 def glob_token(body: str) -> str:
-    """The longest literal run of an adblock pattern body."""
-    literal = re.sub(r"[|^]", "*", body)
-    return max(literal.split("*"), key=len, default="")
+    """The literal run of an adblock pattern body to index it by: the first one when the
+    body starts at a label (`||ads*…`, so it is looked up at label starts only) and is long
+    enough, else the longest."""
+    segments = re.sub(r"[|^]", "*", body).split("*")
+    if body.startswith("|"):
+        first = body.lstrip("|").split("*", 1)[0].rstrip("^|")
+        if len(first) >= TOKEN_MIN:
+            return first
+    # A bare `.tld` segment is in half the names asked: index by anything else first.
+    return max(segments, key=lambda seg: (not _TLD_SEGMENT.fullmatch(seg), len(seg)),
+               default="")
+
+
+_TLD_SEGMENT = re.compile(r"\.[a-z]{2,6}\.?|[a-z]{2,6}\.")
 
 
 def regex_token(pattern: str) -> str:
@@ -149,54 +160,81 @@ class RuleSet:
     """The text rules of one list, ready to match names."""
 
     rules: tuple[TextRule, ...]
-    _index: dict[str, list[_Compiled]] = field(default_factory=dict, repr=False)
+    # Rules whose token starts a label (`||ads*`, `|ads`, `/^ads[0-9]/`): looked up at the
+    # few label starts of a name. The rest (`*-ads.*`, `/x[0-9]ads/`): at every position.
+    # (A regex alternation of the keys as a gate is slower: the engine tries each branch at
+    # each position once keys are diverse, as in real lists.)
+    _at_labels: dict[str, list[_Compiled]] = field(default_factory=dict, repr=False)
+    _anywhere: dict[str, list[_Compiled]] = field(default_factory=dict, repr=False)
     _always: list[_Compiled] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         for rule in self.rules:
             if rule.badfilter:
                 continue  # a cancellation matches no name; the policy applies it
-            compiled = _Compiled(rule, re.compile(rule.pattern, re.IGNORECASE).search, rule.token)
-            if len(rule.token) >= TOKEN_MIN:
-                self._index.setdefault(rule.token[:TOKEN_MIN], []).append(compiled)
-            else:
+            search = re.compile(rule.pattern, re.IGNORECASE).search
+            compiled = _Compiled(rule, search, rule.token)
+            if len(rule.token) < TOKEN_MIN:
                 self._always.append(compiled)
+            elif _starts_a_label(rule):
+                self._at_labels.setdefault(rule.token[:TOKEN_MIN], []).append(compiled)
+            else:
+                self._anywhere.setdefault(rule.token[:TOKEN_MIN], []).append(compiled)
 
     @classmethod
     def from_rules(cls, rules: Iterable[TextRule]) -> RuleSet:
         return cls(tuple(rules))
 
     def __bool__(self) -> bool:
-        return bool(self._index or self._always)
+        return bool(self._at_labels or self._anywhere or self._always)
 
     def matches(self, name: str, qtype: str | None = None) -> list[TextRule]:
         """Every rule that matches the normalised `name` (asked with type `qtype`, None: any
         type), in source order."""
         found: list[_Compiled] = []
-        index = self._index
-        if index:
-            get = index.get
-            seen: set[int] = set()
+        at_labels = self._at_labels
+        if at_labels:
+            get = at_labels.get
+            start = 0
+            while True:
+                candidates = get(name[start : start + TOKEN_MIN])
+                if candidates is not None:
+                    for candidate in candidates:
+                        if name.startswith(candidate.token, start) and candidate.search(name):
+                            found.append(candidate)
+                start = name.find(".", start) + 1
+                if not start:
+                    break
+        if self._anywhere:
+            get = self._anywhere.get
             for start in range(len(name) - TOKEN_MIN + 1):
                 candidates = get(name[start : start + TOKEN_MIN])
-                if candidates is None:
-                    continue
-                for candidate in candidates:
-                    if (
-                        id(candidate) not in seen
-                        and name.startswith(candidate.token, start)
-                        and candidate.search(name)
-                    ):
-                        seen.add(id(candidate))
-                        found.append(candidate)
+                if candidates is not None:
+                    for candidate in candidates:
+                        if name.startswith(candidate.token, start) and candidate.search(name):
+                            found.append(candidate)
         for candidate in self._always:
             if candidate.search(name):
                 found.append(candidate)
         if not found:
             return []
         rules = [c.rule for c in found if _modifiers_allow(c.rule, name, qtype)]
+        rules = list({id(rule): rule for rule in rules}.values())
         rules.sort(key=lambda rule: rule.line)
         return rules
+
+
+_LABEL_ANCHORS = (r"(?:^|\.)", "^")
+
+
+def _starts_a_label(rule: TextRule) -> bool:
+    """Whether every name the rule matches has its token at a label start: the pattern is
+    a start-of-label anchor followed by the token itself (anything else is "anywhere")."""
+    escaped = re.escape(rule.token)
+    for anchor in _LABEL_ANCHORS:
+        if rule.pattern.startswith(anchor) and rule.pattern[len(anchor):].startswith(escaped):
+            return True
+    return False
 
 
 def _modifiers_allow(rule: TextRule, name: str, qtype: str | None) -> bool:

@@ -426,24 +426,56 @@ class CompiledList:
         """Every rule of this list's trie on the path of `labels`, for the operator and
         family tiers, where an exception anywhere beats a block (as in AdGuard Home): the
         deepest block (ignoring exceptions), and the depth of the deepest exception that
-        covers the name (0: none). Called on cache misses only."""
-        block = -1
-        allowed = 0
-        last = len(labels)
-        for depth, flags in self._walk(labels):
-            if not flags:
-                continue
-            if depth < last:
-                if flags & SUBTREE_ALLOW:
-                    allowed = depth
-                if flags & SUBTREE_BLOCK:
-                    block = depth << 3 | (flags >> 5) & 6
-            else:
-                if flags & EXACT_ALLOW:
-                    allowed = depth
-                if flags & EXACT_BLOCK:
-                    block = depth << 3 | (flags >> 3) & 6 | 1
-        return (None if block < 0 else _MATCHES[block]), allowed
+        covers the name (0: none). Called on cache misses only; walks like `lookup`."""
+        if not labels:
+            return None, 0
+        try:
+            top = self._top.get(labels[0])
+            if top is None:
+                top = self._top_node(labels[0])
+            state, flags = top
+            if state is None:
+                return None, 0
+            last = len(labels)
+            block = allowed = -1
+            depth = 1
+            while True:
+                if flags:
+                    if depth < last:
+                        if flags & SUBTREE_ALLOW:
+                            allowed = depth
+                        if flags & SUBTREE_BLOCK:
+                            block = depth << 3 | (flags >> 5) & 6
+                    else:
+                        if flags & EXACT_ALLOW:
+                            allowed = depth
+                        if flags & EXACT_BLOCK:
+                            block = depth << 3 | (flags >> 3) & 6 | 1
+                if depth == last:
+                    break
+                if depth == 1:
+                    mm, find, buckets, directory, records = self._hot
+                    hasher = state.copy()
+                    update = hasher.update
+                    digest = hasher.digest
+                    pair = _DIRECTORY_PAIR.unpack_from
+                    prefixes = _LENGTH_PREFIX
+                label = labels[depth]
+                depth += 1
+                update(prefixes[len(label)])
+                update(label)
+                key = digest()
+                bucket = (int.from_bytes(key, "big") * buckets) >> 80
+                first, end = pair(mm, directory + 4 * bucket)
+                pos = find(key[3:], records + 8 * first, records + 8 * end)
+                if pos >= 0 and (pos - records) & 7:
+                    pos = _aligned_find(mm, key[3:], pos, records, end)
+                if pos < 0:
+                    break
+                flags = mm[pos + 7]
+        except (ValueError, IndexError) as exc:
+            raise self._lookup_error(exc) from None
+        return (None if block < 0 else _MATCHES[block]), max(allowed, 0)
 
     def flags_at(self, labels: Sequence[bytes]) -> int:
         """The flag byte of the node for exactly `labels` (0: not a node)."""
