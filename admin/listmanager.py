@@ -135,6 +135,17 @@ def compile_in_subprocess(source: Path, spec: ListSpec, serial: int, expires: in
     return summary
 
 
+def source_digest(path: Path) -> str:
+    """SHA-256 of a source list as fetched (compiles of one source differ by their salt)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def install(spec: ListSpec, store: ListStore, path: Path, signature_text: str | None,
             workdir: Path, now: float | None = None) -> Activation:
     """Verify and activate a fetched or imported file (compiling it first if it is a source)."""
@@ -175,7 +186,8 @@ def install(spec: ListSpec, store: ListStore, path: Path, signature_text: str | 
         store.record_refusal(spec.id, exc.reason, now)
         raise
     activation = store.activate(spec, compiled, signature_text, verified=verified,
-                                source_serial=serial, now=now)
+                                source_serial=serial, now=now,
+                                source_sha256=source_digest(path))
     if activation.changed:
         store.keep_origins(spec.id, origins if origins.exists() else None)
         store.update_status(spec.id, summary=summary)

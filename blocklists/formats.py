@@ -25,6 +25,7 @@ Semantics (a public spec, keep exactly; docs/lists.md carries the same table):
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -34,6 +35,7 @@ from typing import IO
 from blocklists.errors import InvalidNameError, SourceFormatError
 from blocklists.names import normalise_name
 from blocklists.patterns import (
+    CLIENT_TAGS,
     TextRule,
     glob_to_regex,
     glob_token,
@@ -255,8 +257,11 @@ def _parse_hosts(lines: Iterable[str], report: ParseReport) -> Iterator[Rule]:
         address = tokens[0]
         if address not in SINKHOLE_ADDRESSES:
             if _ADDRESS_LIKE.fullmatch(address):
-                # e.g. "255.255.255.255 broadcasthost", or a rewrite to a real address
-                report.unsupported_rule(number, raw, "an address that is not a sinkhole")
+                try:  # a real address: a rewrite ("255.255.255.255 broadcasthost" aside)
+                    if len(tokens) > 1:
+                        _hosts_rewrite(tokens, number, raw, report)
+                except (_Unsupported, _Bad) as exc:
+                    report.unsupported_rule(number, raw, str(exc))
             else:
                 report.bad(
                     number,
@@ -330,9 +335,10 @@ _BROWSER_MODIFIERS = frozenset(
         "~media", "~font", "~object", "~websocket", "~ping", "~other", "~document",
     ]
 )
-_DNS_MODIFIERS = frozenset({"important", "badfilter", "dnstype", "denyallow"})
+_DNS_MODIFIERS = frozenset({"important", "badfilter", "dnstype", "denyallow", "ctag",
+                            "dnsrewrite"})
 # Understood, but not enforced yet: counted and listed as unsupported.
-_LATER_MODIFIERS = frozenset({"client", "ctag", "dnsrewrite"})
+_LATER_MODIFIERS = frozenset({"client"})
 _DNS_TYPES = re.compile(r"~?[A-Z][A-Z0-9]{0,9}|~?TYPE[0-9]{1,5}")
 # Characters that make a network rule a URL rule: a path, a port, a query.
 _URL_CHARS = re.compile(r"[/:?=&]")
@@ -443,6 +449,14 @@ def _modifiers(text: str) -> dict[str, str]:
         types = tuple(t.upper() for t in found["dnstype"].split("|") if t)
         if not types or not all(_DNS_TYPES.fullmatch(t) for t in types):
             raise _Bad(f"'$dnstype={found['dnstype']}' is not a list of record types.")
+    if "ctag" in found:
+        tags = found["ctag"].split("|")
+        unknown = [t for t in tags if t.lstrip("~") not in CLIENT_TAGS]
+        if unknown:
+            raise _Bad(f"$ctag: {', '.join(unknown)} is not one of AdGuard's client tags "
+                       f"({', '.join(sorted(CLIENT_TAGS))}).")
+    if "dnsrewrite" in found:
+        found["dnsrewrite"] = _rewrite(found["dnsrewrite"])
     if "denyallow" in found:
         names = found["denyallow"].split("|")
         try:
@@ -470,6 +484,7 @@ def _text_rule(
     badfilter = "badfilter" in modifiers
     dnstype = modifiers.get("dnstype", "")
     denyallow = modifiers.get("denyallow", "")
+    ctag = modifiers.get("ctag", "")
     report.text_rules.append(
         TextRule(
             line=number,
@@ -483,17 +498,71 @@ def _text_rule(
             dnstype=tuple(t.upper() for t in dnstype.split("|") if t),
             denyallow=tuple(n for n in denyallow.split("|") if n),
             target=target,
+            ctag=tuple(t for t in ctag.split("|") if t),
+            rewrite=modifiers.get("dnsrewrite"),
         )
     )
     if exception and not badfilter:
         report.exceptions += 1
 
 
+def _rewrite(value: str) -> str:
+    """The stored form of a `$dnsrewrite=` value (see TextRule.rewrite); _Unsupported for
+    the forms Straja does not answer yet (CNAME targets, other record types)."""
+    text = value.strip()
+    upper = text.upper()
+    if upper in ("", "NXDOMAIN", "REFUSED"):
+        return upper
+    if upper in ("NOERROR", "NOERROR;;"):
+        return "NODATA"
+    parts = text.split(";")
+    if len(parts) == 3 and parts[0].upper() == "NOERROR":
+        rtype, data = parts[1].upper(), parts[2]
+    elif len(parts) == 1:
+        rtype, data = ("AAAA" if ":" in text else "A" if _IPV4.fullmatch(text) else "CNAME"), text
+    else:
+        raise _Bad(f"'$dnsrewrite={value}' is not RCODE or RCODE;TYPE;VALUE.")
+    if rtype in ("A", "AAAA"):
+        try:
+            address = ipaddress.ip_address(data)
+        except ValueError:
+            raise _Bad(f"'$dnsrewrite={value}': {data!r} is not an address.") from None
+        if (address.version == 4) != (rtype == "A"):
+            raise _Bad(f"'$dnsrewrite={value}': {data} is not an {rtype} address.")
+        return f"{rtype}:{address}"
+    raise _Unsupported(f"a $dnsrewrite to {rtype} is not answered yet (A, AAAA, NXDOMAIN, "
+                       "REFUSED and NOERROR are)")
+
+
+def _hosts_rewrite(tokens: list[str], number: int, line: str, report: ParseReport) -> None:
+    """A hosts line with a real address: a rewrite of each name to that address."""
+    try:
+        address = ipaddress.ip_address(tokens[0].split("%", 1)[0])
+    except ValueError:
+        raise _Unsupported("an address that is not a sinkhole") from None
+    rtype = "A" if address.version == 4 else "AAAA"
+    for token in tokens[1:]:
+        if token in HOSTS_HOUSEKEEPING:
+            report.unsupported += 1  # "255.255.255.255 broadcasthost": never worth listing
+            continue
+        try:
+            name = normalise_name(token)
+        except InvalidNameError as exc:
+            raise _Bad(str(exc)) from None
+        rule = f"|{name}^$dnsrewrite=NOERROR;{rtype};{address}"
+        report.text_rules.append(TextRule(
+            line=number, text=line.strip(), pattern=f"^{re.escape(name)}$", token=name,
+            rewrite=f"{rtype}:{address}", key=normalise_rule_text(rule),
+        ))
+
+
 def _adblock_hosts_line(tokens: list[str], number: int, line: str, report: ParseReport
                         ) -> Rule | None:
-    """A hosts-style line inside an adblock list: a sinkhole address blocks the names."""
+    """A hosts-style line inside an adblock list: a sinkhole address blocks the names,
+    another address rewrites them (as `$dnsrewrite` would)."""
     if tokens[0] not in SINKHOLE_ADDRESSES:
-        raise _Unsupported("a hosts line with a real address is a rewrite; not enforced yet")
+        _hosts_rewrite(tokens, number, line, report)
+        return None
     if len(tokens) > 2:
         raise _Unsupported("several names on one hosts line inside an adblock list")
     try:

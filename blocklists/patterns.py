@@ -36,6 +36,9 @@ class TextRule:
     key: str = ""  # the normalised rule text a `$badfilter` is matched on
     dnstype: tuple[str, ...] = ()  # query types (e.g. "AAAA"); "~T" excludes T
     denyallow: tuple[str, ...] = ()  # names (and their subdomains) the rule never matches
+    ctag: tuple[str, ...] = ()  # client tags the rule applies to; "~t": not to tag t
+    rewrite: str | None = None  # `$dnsrewrite`: "NXDOMAIN", "REFUSED", "NODATA",
+    # "A:1.2.3.4", "AAAA:2001:db8::1"; "" on an exception that removes every rewrite
     target: tuple[str, int] | None = None  # (name, trie flags) of the trie rule a
     # badfilter cancels, when the cancelled rule is one the trie holds
 
@@ -46,7 +49,8 @@ class TextRule:
 
     @property
     def modifiers(self) -> bool:
-        return bool(self.important or self.badfilter or self.dnstype or self.denyallow)
+        return bool(self.important or self.badfilter or self.dnstype or self.denyallow
+                    or self.ctag or self.rewrite is not None)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"l": self.line, "t": self.text, "p": self.pattern,
@@ -65,6 +69,10 @@ class TextRule:
             data["da"] = list(self.denyallow)
         if self.target is not None:
             data["g"] = [self.target[0], self.target[1]]
+        if self.ctag:
+            data["ct"] = list(self.ctag)
+        if self.rewrite is not None:
+            data["rw"] = self.rewrite
         return data
 
     @classmethod
@@ -82,6 +90,8 @@ class TextRule:
             dnstype=tuple(data.get("dt", ())),
             denyallow=tuple(data.get("da", ())),
             target=(str(target[0]), int(target[1])) if target else None,
+            ctag=tuple(data.get("ct", ())),
+            rewrite=data.get("rw"),
         )
 
 
@@ -235,6 +245,24 @@ def _starts_a_label(rule: TextRule) -> bool:
         if rule.pattern.startswith(anchor) and rule.pattern[len(anchor):].startswith(escaped):
             return True
     return False
+
+
+# AdGuard Home's fixed client-tag vocabulary (`$ctag=`, `groups[].tags`).
+CLIENT_TAGS = frozenset([
+    "device_audio", "device_camera", "device_gameconsole", "device_laptop", "device_nas",
+    "device_other", "device_pc", "device_phone", "device_printer", "device_securityalarm",
+    "device_tablet", "device_tv", "os_android", "os_ios", "os_linux", "os_macos",
+    "os_windows", "os_other", "user_admin", "user_regular", "user_child",
+])
+
+
+def tags_allow(rule: TextRule, tags: frozenset[str]) -> bool:
+    """Whether a `$ctag` rule applies to a group with `tags`: one of its tags is the
+    group's (when it names any), and none of its `~tags` is."""
+    wanted = [t for t in rule.ctag if not t.startswith("~")]
+    if wanted and not tags.intersection(wanted):
+        return False
+    return not any(t[1:] in tags for t in rule.ctag if t.startswith("~"))
 
 
 def _modifiers_allow(rule: TextRule, name: str, qtype: str | None) -> bool:

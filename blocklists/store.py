@@ -222,18 +222,22 @@ class ListStore:
         verified: minisign.Verified | None = None,
         source_serial: int | None = None,
         now: float | None = None,
+        source_sha256: str | None = None,
     ) -> Activation:
         """Verify, open and check a compiled candidate, then make it the active version.
 
         `verified` is given when the signature was checked on a source list this file was
-        compiled from (then `signature_text` is that source's signature, kept for audit).
+        compiled from (then `signature_text` is that source's signature, kept for audit);
+        `source_sha256` is that source's digest: the same source compiled again (by the
+        daemon and the CLI at once, say) is the active version already, even though every
+        compile draws a new salt.
         Raises Refused with the reason; the refusal is recorded in the list's status.
         """
         now = time.time() if now is None else now
         with self.locked():
             try:
                 return self._activate(spec, candidate, signature_text, verified, source_serial,
-                                      now)
+                                      now, source_sha256)
             except Refused as exc:
                 self.record_refusal(spec.id, exc.reason, now)
                 raise
@@ -246,6 +250,7 @@ class ListStore:
         verified: minisign.Verified | None,
         source_serial: int | None,
         now: float,
+        source_sha256: str | None = None,
     ) -> Activation:
         if verified is None:
             verified = self.verify(spec, candidate, signature_text)
@@ -288,7 +293,9 @@ class ListStore:
                     spec.id, f"rollback: serial {serial} is lower than the active {active_serial}"
                 )
             if serial == active_serial:
-                if status.get("sha256") == digest:
+                same_source = source_sha256 is not None and \
+                    status.get("source_sha256") == source_sha256
+                if status.get("sha256") == digest or same_source:
                     self.update_status(spec.id, last_check=int(now))
                     return Activation(spec.id, serial, False, f"serial {serial} is already active")
                 raise Refused(
@@ -316,6 +323,7 @@ class ListStore:
             entries=header.count,
             skipped=header.skipped,
             sha256=digest,
+            source_sha256=source_sha256,
             activated=int(now),
             last_check=int(now),
         )

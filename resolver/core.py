@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from blocklists.spec import ListSpec
 from resolver import wire
 from resolver.access import AccessList
-from resolver.answers import Sinkhole, blocked_entry
+from resolver.answers import Sinkhole, blocked_entry, rewritten_entry
 from resolver.cache import AnswerCache, Entry, render
 from resolver.clientid import client_identity
 from resolver.counters import Counters
@@ -320,9 +320,14 @@ class Resolver:
         action = block.action
         if action is None:
             action = group.action if group.action is not None else self.block_action
-        entry = blocked_entry(
-            query, action, self.block_ttl, self.sinkhole, block.ede, block.list_id, now
-        )
+        if block.rewrite is None:
+            entry = blocked_entry(
+                query, action, self.block_ttl, self.sinkhole, block.ede, block.list_id, now
+            )
+        else:  # a list's `$dnsrewrite` (h/lists); TODO(h/metrics): count it as `rewritten`
+            rewrite = block.rewrite
+            entry = rewritten_entry(query, rewrite.action, rewrite.ipv4, rewrite.ipv6,
+                                    self.block_ttl, now)
         entry.blocked_by = block.list_id
         entry.box = self.counters.box(block.list_id, block.tier)
         entry.box[0] += 1

@@ -23,6 +23,7 @@ class Decision:
     action: str | None = None  # the answer a blocked name gets
     action_from: str | None = None  # "entry", "list", "group" or "blocking.action"
     rewrite: str | None = None  # a safe-search target
+    dnsrewrite: str | None = None  # a list's `$dnsrewrite` answer, in words
     canary: bool = False
 
 
@@ -56,6 +57,14 @@ def decide(config: ServerConfig, opened: dict[str, CompiledList], name: str,
         decision.rewrite = wire.name_to_text(target) if target else None
         return decision
     decision.block = block
+    if block.rewrite is not None:
+        rw = block.rewrite
+        if rw.action == ACTION_CODES["sinkhole"]:
+            decision.dnsrewrite = "NOERROR with " + (
+                ", ".join(a for a in (rw.ipv4, rw.ipv6) if a) or "no records")
+        else:
+            decision.dnsrewrite = ACTION_NAMES[rw.action].upper()
+        return decision
     spec = next((s for s in config.lists if s.id == block.list_id), None)
     if block.action is not None and not (spec and spec.action and
                                          ACTION_CODES[spec.action] == block.action):

@@ -15,11 +15,12 @@ the short path (one trie lookup per list), which is what the policy always did.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from blocklists.patterns import RuleSet, TextRule
+from blocklists.patterns import RuleSet, TextRule, tags_allow
 from blocklists.spec import TIER_RANK, ListSpec
 from blocklists.trie import (
     ACTION_NODATA,
@@ -64,6 +65,7 @@ class Block:
     action: int | None  # the entry's or the list's action; None: the configured default
     depth: int  # labels of the listed name that matched
     rule: TextRule | None = None  # the pattern or modifier rule that decided, if one did
+    rewrite: Rewrite | None = None  # a `$dnsrewrite` answer instead of a block answer
 
     @property
     def ede(self) -> int:
@@ -136,6 +138,16 @@ class Policy:
         self.lists = ordered
         # Exceptions cross lists, so one list that needs the rule order puts all in it.
         self.rule_order = any(a.rules is not None for a in self.others)
+        self.tags: frozenset[str] = frozenset()  # the group's `tags:`, for `$ctag` rules
+
+    def with_tags(self, tags: Iterable[str]) -> Policy:
+        """This policy for a group with client `tags` (`$ctag` rules depend on them)."""
+        tags = frozenset(tags)
+        if tags == self.tags:
+            return self
+        clone = copy.copy(self)
+        clone.tags = tags
+        return clone
 
     def decide(self, labels: Sequence[bytes], qtype: int | None = None) -> Block | None:
         """The Block for a name (labels from the TLD down) asked with type `qtype` (None: a
@@ -151,7 +163,7 @@ class Policy:
             if depth:
                 return Block("local-deny", "operator", None, depth)
         if self.rule_order:
-            return decide_by_rule_order(self.others, labels, qtype)
+            return decide_by_rule_order(self.others, labels, qtype, self.tags)
         for lst in self.others:
             m = lst.lookup(labels)
             if m is not None:
@@ -181,7 +193,9 @@ def build_policy(
     )
     for spec, lst in chosen:
         action = ACTION_CODES[spec.action] if spec.action else None
-        rules = list_rules(lst, cancelled) if lst.header.tier != "mandatory" else None
+        rules = None
+        if lst.header.tier != "mandatory":
+            rules = list_rules(lst, cancelled, allow_rewrites=spec.allow_rewrites)
         active.append(ActiveList(spec.id, lst.header.tier, action, lst.lookup, rules))
     return Policy(active, allow, deny)
 
@@ -239,6 +253,35 @@ class ListRules:
     text: RuleSet | None  # None: the list has no text rules
     cancelled: Cancellations
     allow_only: bool  # a `kind: allow` list
+    allow_rewrites: bool = False  # `lists[].allow_rewrites`: its `$dnsrewrite` rules apply
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """A `$dnsrewrite` answer: an rcode (NXDOMAIN, REFUSED, NODATA), or addresses."""
+
+    action: int  # NXDOMAIN, REFUSED, NODATA, or SINKHOLE with the addresses below
+    ipv4: str | None = None
+    ipv6: str | None = None
+
+
+def _rewrite_of(rules: Sequence[TextRule]) -> Rewrite:
+    """One answer from the rewrite rules of a name: an rcode rule wins; else the first A
+    and the first AAAA address (a type with none gets NODATA)."""
+    ipv4 = ipv6 = None
+    for rule in rules:
+        value = rule.rewrite or ""
+        if value in _REWRITE_RCODES:
+            return Rewrite(_REWRITE_RCODES[value])
+        rtype, _, address = value.partition(":")
+        if rtype == "A" and ipv4 is None:
+            ipv4 = address
+        elif rtype == "AAAA" and ipv6 is None:
+            ipv6 = address
+    return Rewrite(SINKHOLE, ipv4, ipv6)
+
+
+_REWRITE_RCODES = {"NXDOMAIN": NXDOMAIN, "REFUSED": REFUSED, "NODATA": NODATA}
 
 
 def badfilter_cancellations(lists: Sequence[CompiledList]) -> Cancellations:
@@ -256,7 +299,8 @@ def badfilter_cancellations(lists: Sequence[CompiledList]) -> Cancellations:
     return Cancellations(frozenset(keys), frozenset(trie))
 
 
-def list_rules(lst: CompiledList, cancelled: Cancellations) -> ListRules | None:
+def list_rules(lst: CompiledList, cancelled: Cancellations, *, allow_rewrites: bool = False
+               ) -> ListRules | None:
     """What the rule order needs of `lst`, or None when the short path decides it exactly
     (no exceptions, no text rules, nothing cancelled, not an allowlist)."""
     header = lst.header
@@ -271,20 +315,25 @@ def list_rules(lst: CompiledList, cancelled: Cancellations) -> ListRules | None:
         text = None
     trie_cancelled = cancelled.trie if header.source_format == "adblock" else frozenset()
     return ListRules(lst, text, Cancellations(cancelled.keys, trie_cancelled),
-                     header.kind == "allow")
+                     header.kind == "allow", allow_rewrites)
 
 
 def decide_by_rule_order(
-    lists: Sequence[ActiveList], labels: Sequence[bytes], qtype: int | None
+    lists: Sequence[ActiveList], labels: Sequence[bytes], qtype: int | None,
+    tags: frozenset[str] = frozenset(),
 ) -> Block | None:
-    """The operator/family decision in AdGuard Home's order: `@@…$important`, then
-    `$important`, then any exception of any list, then plain blocks (highest tier first,
-    as `lists` is ordered)."""
+    """The operator/family decision in AdGuard Home's order: `$dnsrewrite` (unless an
+    `@@…$dnsrewrite` removes it), then `@@…$important`, then `$important`, then any
+    exception of any list, then plain blocks (highest tier first, as `lists` is ordered).
+    `$ctag` rules count only for a group with one of their tags; rewrites only from lists
+    with `allow_rewrites`, and never for a CNAME target (`qtype` None)."""
     name: str | None = None
     qtype_name = None if qtype is None else QTYPE_NAMES.get(qtype, f"TYPE{qtype}")
     important: Block | None = None
     plain: Block | None = None
-    excepted = False
+    excepted = important_exception = False
+    rewrites: list[tuple[ActiveList, TextRule]] = []
+    unrewrite: set[str] = set()  # rewrite values removed by exceptions; "" removes all
     for lst in lists:
         rules = lst.rules
         if rules is None:
@@ -305,17 +354,31 @@ def decide_by_rule_order(
         if name is None:
             name = b".".join(reversed(labels)).decode("ascii", "replace")
         for rule in rules.text.matches(name, qtype_name):
-            if rule.key in rules.cancelled.keys:
+            if rule.key in rules.cancelled.keys or (rule.ctag and not tags_allow(rule, tags)):
+                continue
+            if rule.rewrite is not None:
+                if rule.exception:
+                    unrewrite.add(rule.rewrite)
+                elif rules.allow_rewrites and qtype is not None:
+                    rewrites.append((lst, rule))
                 continue
             if rule.exception:
                 if rule.important:
-                    return None  # `@@…$important` beats everything below mandatory
+                    important_exception = True
                 excepted = True
             elif rule.important:
                 if important is None:
                     important = Block(lst.list_id, lst.tier, lst.action, len(labels), rule)
             elif plain is None:
                 plain = Block(lst.list_id, lst.tier, lst.action, len(labels), rule)
+    if rewrites and "" not in unrewrite:
+        kept = [(lst, rule) for lst, rule in rewrites if rule.rewrite not in unrewrite]
+        if kept:
+            lst, rule = kept[0]
+            return Block(lst.list_id, lst.tier, None, len(labels), rule,
+                         _rewrite_of([r for _, r in kept]))
+    if important_exception:
+        return None  # `@@…$important` beats everything below mandatory
     if important is not None:
         return important
     if excepted:

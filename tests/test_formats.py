@@ -314,12 +314,31 @@ def test_adblock_rules_not_enforced_yet_are_listed_with_their_lines() -> None:
         "||a.example^\n||b.example^$client=192.168.1.2\n||c.example^$nonsense\n"
         "1.2.3.4 rewritten.example\n",
     )
-    assert report.unsupported == 3
+    assert report.unsupported == 2
     assert [(u.line, u.text) for u in report.unsupported_lines] == [
         (2, "||b.example^$client=192.168.1.2"),
         (3, "||c.example^$nonsense"),
-        (4, "1.2.3.4 rewritten.example"),
     ]
+    # a hosts line with a real address is a rewrite, as AdGuard Home reads it
+    assert [(r.line, r.rewrite) for r in report.text_rules] == [(4, "A:1.2.3.4")]
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [("NXDOMAIN", "NXDOMAIN"), ("REFUSED", "REFUSED"), ("NOERROR", "NODATA"),
+     ("NOERROR;A;192.0.2.7", "A:192.0.2.7"), ("NOERROR;AAAA;2001:db8::7", "AAAA:2001:db8::7"),
+     ("192.0.2.8", "A:192.0.2.8"), ("2001:db8::8", "AAAA:2001:db8::8")],
+)
+def test_dnsrewrite_values(value: str, stored: str) -> None:
+    _, report = parse("adblock", f"||rewrite.example^$dnsrewrite={value}\n")
+    assert [r.rewrite for r in report.text_rules] == [stored]
+
+
+def test_ctag_takes_adguards_vocabulary_only() -> None:
+    _, report = parse("adblock", "||a.example^$ctag=device_pc|~user_child\n"
+                                 "||b.example^$ctag=my_laptop\n")
+    assert [r.ctag for r in report.text_rules] == [("device_pc", "~user_child")]
+    assert report.bad_lines[0].line == 2 and "my_laptop" in report.bad_lines[0].reason
 
 
 def test_wildcard_format_means_the_name_and_its_subdomains() -> None:

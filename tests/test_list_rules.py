@@ -26,20 +26,21 @@ class Lists:
         self.opened: dict[str, CompiledList] = {}
 
     def add(self, list_id: str, text: str, fmt: str = "adblock", tier: str = "operator",
-            kind: str = "block") -> CompiledList:
+            kind: str = "block", allow_rewrites: bool = False) -> CompiledList:
         source = self.directory / f"{list_id}.txt"
         source.write_text(text)
         out = self.directory / f"{list_id}.sl"
         compile_source(source, fmt, out, ListMetadata(list_id, 1, tier, kind=kind))
         self.specs.append(ListSpec(id=list_id, source=str(source), tier=tier,  # type: ignore[arg-type]
-                                   format=fmt, signed=False, kind=kind))  # type: ignore[arg-type]
+                                   format=fmt, signed=False, kind=kind,  # type: ignore[arg-type]
+                                   allow_rewrites=allow_rewrites))
         self.opened[list_id] = CompiledList.open(out)
         return self.opened[list_id]
 
     def decide(self, name: str, qtype: int | None = A, allow: tuple[str, ...] = (),
-               deny: tuple[str, ...] = ()) -> Block | None:
+               deny: tuple[str, ...] = (), tags: tuple[str, ...] = ()) -> Block | None:
         policy = build_policy(self.specs, self.opened, SuffixSet(allow), SuffixSet(deny))
-        return policy.decide(name_to_labels(name), qtype)
+        return policy.with_tags(tags).decide(name_to_labels(name), qtype)
 
     def blocked(self, *names: str, qtype: int | None = A) -> list[str]:
         return [name for name in names if self.decide(name, qtype) is not None]
@@ -185,3 +186,32 @@ def test_the_kind_is_in_the_header_and_rpz_expressibility_recorded(lists: Lists)
     assert (allow.header.kind, allow.header.exceptions) == ("allow", 1)
     assert (plain.header.kind, plain.header.rpz_expressible) == ("block", True)
     assert (pattern.header.patterns, pattern.header.rpz_expressible) == (1, False)
+
+
+def test_ctag_rules_apply_to_the_groups_with_their_tags(lists: Lists) -> None:
+    lists.add("tags", "||games.example^$ctag=user_child\n||work.example^$ctag=~user_admin\n")
+    assert lists.decide("games.example", tags=("user_child", "device_pc")) is not None
+    assert lists.decide("games.example", tags=("user_admin",)) is None
+    assert lists.decide("games.example") is None
+    assert lists.decide("work.example") is not None
+    assert lists.decide("work.example", tags=("user_admin",)) is None
+
+
+def test_dnsrewrite_comes_first_and_only_from_lists_allowed_to_rewrite(lists: Lists) -> None:
+    from resolver.policy import NXDOMAIN, SINKHOLE
+
+    lists.add("local", "||printer.example^$dnsrewrite=NOERROR;A;192.0.2.9\n"
+                       "||printer.example^$dnsrewrite=NOERROR;AAAA;2001:db8::9\n"
+                       "||gone.example^$dnsrewrite=NXDOMAIN\n||kept.example^$dnsrewrite=REFUSED\n",
+              allow_rewrites=True)
+    lists.add("public", "||bank.example^$dnsrewrite=192.0.2.66\n")  # not allowed to rewrite
+    lists.add("fixes", "@@||printer.example^\n@@||kept.example^$dnsrewrite\n")
+    printer = lists.decide("printer.example")
+    assert printer is not None and printer.rewrite is not None  # an exception does not stop it
+    assert (printer.rewrite.action, printer.rewrite.ipv4, printer.rewrite.ipv6) == (
+        SINKHOLE, "192.0.2.9", "2001:db8::9")
+    gone = lists.decide("gone.example")
+    assert gone is not None and gone.rewrite is not None and gone.rewrite.action == NXDOMAIN
+    assert lists.decide("kept.example") is None  # `@@…$dnsrewrite` removed the rewrite
+    assert lists.decide("bank.example") is None
+    assert lists.decide("printer.example", qtype=None) is None  # never for a CNAME target

@@ -119,3 +119,36 @@ def test_compile_help_has_the_format_table() -> None:
     run = straja_cli("lists", "compile", "--help")
     for form in ("wildcard  *.example.org", "||example.org^", "|example.org^", "CNAME ."):
         assert form in run.stdout
+
+
+def test_rewrites_and_client_tags_served(straja_factory, unbound, tmp_path: Path) -> None:
+    local = "||printer.example.test^$dnsrewrite=NOERROR;A;192.0.2.9\n" \
+            "||gone.example.test^$dnsrewrite=NXDOMAIN\n" \
+            "||games.example.test^$ctag=user_child\n"
+    public = "192.0.2.66 www.example.test\n"  # a hosts rewrite, from a list not allowed to
+    specs = [
+        _source_list(tmp_path, "local", "adblock", local, allow_rewrites=True),
+        _source_list(tmp_path, "public", "hosts", public),
+    ]
+    groups = [
+        {"name": "kids", "clients": ["127.0.0.21/32"], "lists": ["local", "public"],
+         "tags": ["user_child"]},
+        {"name": "staff", "clients": ["127.0.0.22/32"], "lists": ["local", "public"]},
+    ]
+    s = straja_factory({"upstreams": [unbound.address], "lists": specs, "groups": groups},
+                       start=False)
+    s.write_config()
+    _update(s)
+    s.start()
+    for source in ("127.0.0.21", "127.0.0.22"):
+        printer = _ask(s, "printer.example.test", source)
+        assert [str(x) for x in printer.answer[0]] == ["192.0.2.9"] and _ede(printer) == []
+        assert _ask(s, "printer.example.test", source, "AAAA").answer == []
+        assert _ask(s, "gone.example.test", source).rcode() == dns.rcode.NXDOMAIN
+        www = _ask(s, "www.example.test", source)
+        assert [str(x) for x in www.answer[0]] == ["192.0.2.10"]  # Unbound's, not rewritten
+    assert _ede(_ask(s, "games.example.test", "127.0.0.21")) == [(15, "local")]
+    assert _ede(_ask(s, "games.example.test", "127.0.0.22")) == []
+    run = straja_cli("check", "printer.example.test", "--client", "127.0.0.22",
+                     "--config", str(s.config_path))
+    assert "rewritten by local (line 1:" in run.stdout and "192.0.2.9" in run.stdout

@@ -105,6 +105,11 @@ def check(name: str, config_path: str, client: str | None, at_text: str | None,
         else:
             click.echo("answer: allowed, forwarded to the upstreams")
         sys.exit(0)
+    if decision.dnsrewrite is not None:
+        where = f" (line {block.rule.line}: {block.rule.text})" if block.rule else ""
+        click.echo(f"answer: rewritten by {block.list_id}{where}: {decision.dnsrewrite}, "
+                   f"TTL {int(config.blocking.ttl)}s")
+        sys.exit(0)
     action = decision.action or config.blocking.action
     answer = _ANSWERS[action].format(ipv4=config.blocking.sinkhole.ipv4,
                                      ipv6=config.blocking.sinkhole.ipv6 or "NODATA")
