@@ -290,7 +290,8 @@ def _write(
             exceptions=_exceptions(report, metadata),
             patterns=sum(1 for rule in text_rules if rule.is_pattern),
             not_dns=report.not_dns if report else 0,
-            rpz_expressible=not any(rule.is_pattern or rule.dnstype for rule in text_rules),
+            rpz_expressible=not any(rule.is_pattern or rule.dnstype or rule.client
+                                    for rule in text_rules),
         )
         _write_file(out, header, buckets, node_count, directory, records, names, rules_section)
     return header, node_count

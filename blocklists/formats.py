@@ -336,9 +336,9 @@ _BROWSER_MODIFIERS = frozenset(
     ]
 )
 _DNS_MODIFIERS = frozenset({"important", "badfilter", "dnstype", "denyallow", "ctag",
-                            "dnsrewrite"})
+                            "dnsrewrite", "client"})
 # Understood, but not enforced yet: counted and listed as unsupported.
-_LATER_MODIFIERS = frozenset({"client"})
+_LATER_MODIFIERS: frozenset[str] = frozenset()
 _DNS_TYPES = re.compile(r"~?[A-Z][A-Z0-9]{0,9}|~?TYPE[0-9]{1,5}")
 # Characters that make a network rule a URL rule: a path, a port, a query.
 _URL_CHARS = re.compile(r"[/:?=&]")
@@ -457,6 +457,8 @@ def _modifiers(text: str) -> dict[str, str]:
                        f"({', '.join(sorted(CLIENT_TAGS))}).")
     if "dnsrewrite" in found:
         found["dnsrewrite"] = _rewrite(found["dnsrewrite"])
+    if "client" in found:
+        found["client"] = "|".join(_client(c) for c in found["client"].split("|"))
     if "denyallow" in found:
         names = found["denyallow"].split("|")
         try:
@@ -499,11 +501,24 @@ def _text_rule(
             denyallow=tuple(n for n in denyallow.split("|") if n),
             target=target,
             ctag=tuple(t for t in ctag.split("|") if t),
+            client=tuple(c for c in modifiers.get("client", "").split("|") if c),
             rewrite=modifiers.get("dnsrewrite"),
         )
     )
     if exception and not badfilter:
         report.exceptions += 1
+
+
+def _client(value: str) -> str:
+    """One `$client=` value as a network ("~" kept); client names are not supported."""
+    negated = value.startswith("~")
+    text = value[1:] if negated else value
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise _Unsupported(f"$client names ({text!r}) are not supported; use addresses or "
+                           "CIDRs") from None
+    return ("~" if negated else "") + str(network)
 
 
 def _rewrite(value: str) -> str:

@@ -13,10 +13,12 @@ Standard library only, like `blocklists.trie`: this module runs in every serving
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import re._parser as _sre_parse  # the standard library's own regex parser (3.11+)
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 TOKEN_MIN = 3  # shorter literals index nothing useful: every name would be a candidate
@@ -37,6 +39,7 @@ class TextRule:
     dnstype: tuple[str, ...] = ()  # query types (e.g. "AAAA"); "~T" excludes T
     denyallow: tuple[str, ...] = ()  # names (and their subdomains) the rule never matches
     ctag: tuple[str, ...] = ()  # client tags the rule applies to; "~t": not to tag t
+    client: tuple[str, ...] = ()  # client addresses/networks; "~n": not to n
     rewrite: str | None = None  # `$dnsrewrite`: "NXDOMAIN", "REFUSED", "NODATA",
     # "A:1.2.3.4", "AAAA:2001:db8::1"; "" on an exception that removes every rewrite
     target: tuple[str, int] | None = None  # (name, trie flags) of the trie rule a
@@ -50,7 +53,7 @@ class TextRule:
     @property
     def modifiers(self) -> bool:
         return bool(self.important or self.badfilter or self.dnstype or self.denyallow
-                    or self.ctag or self.rewrite is not None)
+                    or self.ctag or self.client or self.rewrite is not None)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"l": self.line, "t": self.text, "p": self.pattern,
@@ -71,6 +74,8 @@ class TextRule:
             data["g"] = [self.target[0], self.target[1]]
         if self.ctag:
             data["ct"] = list(self.ctag)
+        if self.client:
+            data["cl"] = list(self.client)
         if self.rewrite is not None:
             data["rw"] = self.rewrite
         return data
@@ -91,6 +96,7 @@ class TextRule:
             denyallow=tuple(data.get("da", ())),
             target=(str(target[0]), int(target[1])) if target else None,
             ctag=tuple(data.get("ct", ())),
+            client=tuple(data.get("cl", ())),
             rewrite=data.get("rw"),
         )
 
@@ -263,6 +269,28 @@ def tags_allow(rule: TextRule, tags: frozenset[str]) -> bool:
     if wanted and not tags.intersection(wanted):
         return False
     return not any(t[1:] in tags for t in rule.ctag if t.startswith("~"))
+
+
+@lru_cache(maxsize=4096)
+def _client_networks(client: tuple[str, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """(networks the rule is for, networks it is not for) of a `$client` value."""
+    wanted = tuple(ipaddress.ip_network(c, strict=False) for c in client if c[0] != "~")
+    unwanted = tuple(ipaddress.ip_network(c[1:], strict=False) for c in client if c[0] == "~")
+    return wanted, unwanted
+
+
+def client_allows(rule: TextRule, client: str | None) -> bool:
+    """Whether a `$client` rule applies to the client at address `client` (None: none)."""
+    if client is None:
+        return False
+    try:
+        address = ipaddress.ip_address(client.split("%", 1)[0])
+    except ValueError:
+        return False
+    wanted, unwanted = _client_networks(rule.client)
+    if wanted and not any(address.version == n.version and address in n for n in wanted):
+        return False
+    return not any(address.version == n.version and address in n for n in unwanted)
 
 
 def _modifiers_allow(rule: TextRule, name: str, qtype: str | None) -> bool:

@@ -297,7 +297,15 @@ class Resolver:
         if qname in self.canaries:
             block = Block("encrypted-dns-canary", "operator", NXDOMAIN_ACTION, 0)
         else:
-            block = group.policy.decide(wire.name_labels(qname), query.qtype)
+            policy = group.policy
+            labels = wire.name_labels(qname)
+            if policy.client_lists and policy.client_dependent(labels, query.qtype):
+                # A `$client` rule names this name (h/lists): decided for this client, and
+                # cached under a key of its own, never served to the group's others.
+                query.key += b"\x00" + host.encode()
+                block = policy.decide(labels, query.qtype, host)
+            else:
+                block = policy.decide(labels, query.qtype)
         if block is not None:
             entry = self._block(query, block, group, now)
             return self.fit(render(entry, data, query.qname, now), query, tcp)

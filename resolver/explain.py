@@ -51,7 +51,8 @@ def decide(config: ServerConfig, opened: dict[str, CompiledList], name: str,
         decision.canary = True
         decision.action = "nxdomain"
         return decision
-    block = group.policy.decide(wire.name_labels(qname), qtype)
+    address = client if client and not (len(client) == 17 and client.count(":") == 5) else None
+    block = group.policy.decide(wire.name_labels(qname), qtype, address)
     if block is None:
         target = group.safe.get(qname)
         decision.rewrite = wire.name_to_text(target) if target else None

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from blocklists.patterns import RuleSet, TextRule, tags_allow
+from blocklists.patterns import RuleSet, TextRule, client_allows, tags_allow
 from blocklists.spec import TIER_RANK, ListSpec
 from blocklists.trie import (
     ACTION_NODATA,
@@ -139,6 +139,9 @@ class Policy:
         # Exceptions cross lists, so one list that needs the rule order puts all in it.
         self.rule_order = any(a.rules is not None for a in self.others)
         self.tags: frozenset[str] = frozenset()  # the group's `tags:`, for `$ctag` rules
+        # Lists with `$client` rules: names they match are decided per client (the answer
+        # cache is per group, so the resolver keys those answers by client too).
+        self.client_lists = [a for a in self.others if a.rules is not None and a.rules.has_client]
 
     def with_tags(self, tags: Iterable[str]) -> Policy:
         """This policy for a group with client `tags` (`$ctag` rules depend on them)."""
@@ -149,9 +152,22 @@ class Policy:
         clone.tags = tags
         return clone
 
-    def decide(self, labels: Sequence[bytes], qtype: int | None = None) -> Block | None:
+    def client_dependent(self, labels: Sequence[bytes], qtype: int | None) -> bool:
+        """Whether a `$client` rule matches this name, so its decision is per client."""
+        name = b".".join(reversed(labels)).decode("ascii", "replace")
+        qtype_name = None if qtype is None else QTYPE_NAMES.get(qtype, f"TYPE{qtype}")
+        return any(
+            rule.client
+            for lst in self.client_lists
+            if lst.rules is not None and lst.rules.text is not None
+            for rule in lst.rules.text.matches(name, qtype_name)
+        )
+
+    def decide(self, labels: Sequence[bytes], qtype: int | None = None,
+               client: str | None = None) -> Block | None:
         """The Block for a name (labels from the TLD down) asked with type `qtype` (None: a
-        CNAME target or a type-less check), or None when it is allowed."""
+        CNAME target or a type-less check) by the client at address `client` (None: no
+        `$client` rule applies), or None when it is allowed."""
         for lst in self.mandatory:
             m = lst.lookup(labels)
             if m is not None:
@@ -163,7 +179,7 @@ class Policy:
             if depth:
                 return Block("local-deny", "operator", None, depth)
         if self.rule_order:
-            return decide_by_rule_order(self.others, labels, qtype, self.tags)
+            return decide_by_rule_order(self.others, labels, qtype, self.tags, client)
         for lst in self.others:
             m = lst.lookup(labels)
             if m is not None:
@@ -254,6 +270,7 @@ class ListRules:
     cancelled: Cancellations
     allow_only: bool  # a `kind: allow` list
     allow_rewrites: bool = False  # `lists[].allow_rewrites`: its `$dnsrewrite` rules apply
+    has_client: bool = False  # some rule carries `$client`
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,19 +331,21 @@ def list_rules(lst: CompiledList, cancelled: Cancellations, *, allow_rewrites: b
     if text is not None and not text:
         text = None
     trie_cancelled = cancelled.trie if header.source_format == "adblock" else frozenset()
+    has_client = text is not None and any(rule.client for rule in text.rules)
     return ListRules(lst, text, Cancellations(cancelled.keys, trie_cancelled),
-                     header.kind == "allow", allow_rewrites)
+                     header.kind == "allow", allow_rewrites, has_client)
 
 
 def decide_by_rule_order(
     lists: Sequence[ActiveList], labels: Sequence[bytes], qtype: int | None,
-    tags: frozenset[str] = frozenset(),
+    tags: frozenset[str] = frozenset(), client: str | None = None,
 ) -> Block | None:
     """The operator/family decision in AdGuard Home's order: `$dnsrewrite` (unless an
     `@@…$dnsrewrite` removes it), then `@@…$important`, then `$important`, then any
     exception of any list, then plain blocks (highest tier first, as `lists` is ordered).
-    `$ctag` rules count only for a group with one of their tags; rewrites only from lists
-    with `allow_rewrites`, and never for a CNAME target (`qtype` None)."""
+    `$ctag` rules count only for a group with one of their tags, `$client` rules only for
+    their clients; rewrites only from lists with `allow_rewrites`, and never for a CNAME
+    target (`qtype` None)."""
     name: str | None = None
     qtype_name = None if qtype is None else QTYPE_NAMES.get(qtype, f"TYPE{qtype}")
     important: Block | None = None
@@ -354,7 +373,8 @@ def decide_by_rule_order(
         if name is None:
             name = b".".join(reversed(labels)).decode("ascii", "replace")
         for rule in rules.text.matches(name, qtype_name):
-            if rule.key in rules.cancelled.keys or (rule.ctag and not tags_allow(rule, tags)):
+            if rule.key in rules.cancelled.keys or (rule.ctag and not tags_allow(rule, tags)) \
+                    or (rule.client and not client_allows(rule, client)):
                 continue
             if rule.rewrite is not None:
                 if rule.exception:

@@ -311,12 +311,12 @@ def test_adblock_modifiers_keep_the_rule_and_its_meaning() -> None:
 def test_adblock_rules_not_enforced_yet_are_listed_with_their_lines() -> None:
     _, report = parse(
         "adblock",
-        "||a.example^\n||b.example^$client=192.168.1.2\n||c.example^$nonsense\n"
+        "||a.example^\n||b.example^$client=laptop\n||c.example^$nonsense\n"
         "1.2.3.4 rewritten.example\n",
     )
     assert report.unsupported == 2
     assert [(u.line, u.text) for u in report.unsupported_lines] == [
-        (2, "||b.example^$client=192.168.1.2"),
+        (2, "||b.example^$client=laptop"),
         (3, "||c.example^$nonsense"),
     ]
     # a hosts line with a real address is a rewrite, as AdGuard Home reads it

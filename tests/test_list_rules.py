@@ -215,3 +215,16 @@ def test_dnsrewrite_comes_first_and_only_from_lists_allowed_to_rewrite(lists: Li
     assert lists.decide("kept.example") is None  # `@@…$dnsrewrite` removed the rewrite
     assert lists.decide("bank.example") is None
     assert lists.decide("printer.example", qtype=None) is None  # never for a CNAME target
+
+
+def test_client_rules_apply_to_their_addresses_only(lists: Lists) -> None:
+    lists.add("clients", "||games.example^$client=192.168.1.0/24|~192.168.1.7\n"
+                         "@@||games.example^$client=2001:db8::5\n||games.example^\n")
+    policy = build_policy(lists.specs, lists.opened)
+    labels = name_to_labels("games.example")
+    assert policy.client_dependent(labels, A)
+    assert not policy.client_dependent(name_to_labels("other.example"), A)
+    assert policy.decide(labels, A, "192.168.1.20") is not None
+    assert policy.decide(labels, A, "192.168.1.7") is not None  # the plain rule still blocks
+    assert policy.decide(labels, A, "2001:db8::5") is None  # its own exception
+    assert policy.decide(labels, A, None) is not None

@@ -124,7 +124,8 @@ def test_compile_help_has_the_format_table() -> None:
 def test_rewrites_and_client_tags_served(straja_factory, unbound, tmp_path: Path) -> None:
     local = "||printer.example.test^$dnsrewrite=NOERROR;A;192.0.2.9\n" \
             "||gone.example.test^$dnsrewrite=NXDOMAIN\n" \
-            "||games.example.test^$ctag=user_child\n"
+            "||games.example.test^$ctag=user_child\n" \
+            "||chat.example.test^$client=127.0.0.22\n"
     public = "192.0.2.66 www.example.test\n"  # a hosts rewrite, from a list not allowed to
     specs = [
         _source_list(tmp_path, "local", "adblock", local, allow_rewrites=True),
@@ -133,7 +134,8 @@ def test_rewrites_and_client_tags_served(straja_factory, unbound, tmp_path: Path
     groups = [
         {"name": "kids", "clients": ["127.0.0.21/32"], "lists": ["local", "public"],
          "tags": ["user_child"]},
-        {"name": "staff", "clients": ["127.0.0.22/32"], "lists": ["local", "public"]},
+        {"name": "staff", "clients": ["127.0.0.22/32", "127.0.0.23/32"],
+         "lists": ["local", "public"]},
     ]
     s = straja_factory({"upstreams": [unbound.address], "lists": specs, "groups": groups},
                        start=False)
@@ -149,6 +151,10 @@ def test_rewrites_and_client_tags_served(straja_factory, unbound, tmp_path: Path
         assert [str(x) for x in www.answer[0]] == ["192.0.2.10"]  # Unbound's, not rewritten
     assert _ede(_ask(s, "games.example.test", "127.0.0.21")) == [(15, "local")]
     assert _ede(_ask(s, "games.example.test", "127.0.0.22")) == []
+    # one group, decided per client: each keeps its own answer, asked twice (the cache)
+    for _ in range(2):
+        assert _ede(_ask(s, "chat.example.test", "127.0.0.22")) == [(15, "local")]
+        assert _ede(_ask(s, "chat.example.test", "127.0.0.23")) == []
     run = straja_cli("check", "printer.example.test", "--client", "127.0.0.22",
                      "--config", str(s.config_path))
     assert "rewritten by local (line 1:" in run.stdout and "192.0.2.9" in run.stdout
