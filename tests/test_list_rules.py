@@ -228,3 +228,33 @@ def test_client_rules_apply_to_their_addresses_only(lists: Lists) -> None:
     assert policy.decide(labels, A, "192.168.1.7") is not None  # the plain rule still blocks
     assert policy.decide(labels, A, "2001:db8::5") is None  # its own exception
     assert policy.decide(labels, A, None) is not None
+
+
+def test_the_catalogue_names_each_list_with_url_format_category_and_licence() -> None:
+    from blocklists.catalog import SOURCE_FORMATS, catalog
+
+    entries = catalog()
+    names = [entry.name for entry in entries]
+    assert len(names) == len(set(names))
+    for wanted in ("hagezi-light", "hagezi-multi", "hagezi-pro", "hagezi-tif",
+                   "hagezi-doh-vpn-proxy-bypass", "oisd-big", "adguard-dns-filter",
+                   "stevenblack-hosts"):
+        assert wanted in names
+    for entry in entries:
+        assert entry.url.startswith("https://") and entry.format in SOURCE_FORMATS
+        assert entry.category and entry.licence and entry.title
+
+
+def test_a_catalogue_source_fills_source_and_format_but_not_tier_or_signing() -> None:
+    from admin.config import load_config_text
+
+    def config(entry: str):  # type: ignore[no-untyped-def]
+        return load_config_text(f"upstreams: [127.0.0.2]\nlists:\n  - {{{entry}}}\n")
+
+    spec = config("id: ads, source: 'catalog:adguard-dns-filter', tier: operator, "
+                  "signed: false").lists[0]
+    assert spec.source.startswith("https://") and spec.format == "adblock"
+    with pytest.raises(Exception, match="signed: false"):
+        config("id: ads, source: 'catalog:oisd-big', tier: operator")
+    with pytest.raises(Exception, match="known lists"):
+        config("id: x, source: 'catalog:nope', tier: operator, signed: false")

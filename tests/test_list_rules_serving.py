@@ -158,3 +158,10 @@ def test_rewrites_and_client_tags_served(straja_factory, unbound, tmp_path: Path
     run = straja_cli("check", "printer.example.test", "--client", "127.0.0.22",
                      "--config", str(s.config_path))
     assert "rewritten by local (line 1:" in run.stdout and "192.0.2.9" in run.stdout
+
+
+def test_lists_catalog_prints_every_entry() -> None:
+    run = straja_cli("lists", "catalog")
+    assert run.returncode == 0
+    assert "adguard-dns-filter  (adblock, ads, GPL-3.0)" in run.stdout
+    assert "stevenblack-hosts  (hosts" in run.stdout
