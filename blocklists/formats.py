@@ -545,8 +545,13 @@ def _rewrite(value: str) -> str:
         if (address.version == 4) != (rtype == "A"):
             raise _Bad(f"'$dnsrewrite={value}': {data} is not an {rtype} address.")
         return f"{rtype}:{address}"
-    raise _Unsupported(f"a $dnsrewrite to {rtype} is not answered yet (A, AAAA, NXDOMAIN, "
-                       "REFUSED and NOERROR are)")
+    if rtype == "CNAME":
+        try:
+            return f"CNAME:{normalise_name(data)}"
+        except InvalidNameError as exc:
+            raise _Bad(f"'$dnsrewrite={value}': {exc}") from None
+    raise _Unsupported(f"a $dnsrewrite to {rtype} is not answered yet (A, AAAA, CNAME, "
+                       "NXDOMAIN, REFUSED and NOERROR are)")
 
 
 def _hosts_rewrite(tokens: list[str], number: int, line: str, report: ParseReport) -> None:

@@ -268,6 +268,12 @@ class ListStore:
                 f"tier mismatch: the signed header says {header.tier} but the config says "
                 f"{spec.tier}; the header wins, so correct tier: in the config",
             )
+        if header.kind != spec.kind:
+            raise Refused(
+                spec.id,
+                f"kind mismatch: the signed header says kind {header.kind} but the config "
+                f"says {spec.kind}; correct kind: in the config",
+            )
         if verified is not None and source_serial is None:
             from blocklists import minisign
 

@@ -307,6 +307,11 @@ class Resolver:
             else:
                 block = policy.decide(labels, query.qtype)
         if block is not None:
+            if block.rewrite is not None and block.rewrite.cname is not None:
+                # `$dnsrewrite` to a CNAME (h/lists): its target is resolved upstream, and
+                # checked by policy like any CNAME target in an answer.
+                query.rewrite = block.rewrite.cname
+                return query
             entry = self._block(query, block, group, now)
             return self.fit(render(entry, data, query.qname, now), query, tcp)
         if group.safe:

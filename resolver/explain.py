@@ -60,7 +60,10 @@ def decide(config: ServerConfig, opened: dict[str, CompiledList], name: str,
     decision.block = block
     if block.rewrite is not None:
         rw = block.rewrite
-        if rw.action == ACTION_CODES["sinkhole"]:
+        if rw.cname is not None:
+            decision.dnsrewrite = (f"CNAME {wire.name_to_text(rw.cname)}, resolved upstream "
+                                   "(the target is checked by policy too)")
+        elif rw.action == ACTION_CODES["sinkhole"]:
             decision.dnsrewrite = "NOERROR with " + (
                 ", ".join(a for a in (rw.ipv4, rw.ipv6) if a) or "no records")
         else:

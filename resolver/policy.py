@@ -32,6 +32,7 @@ from blocklists.trie import (
     CompiledList,
     Match,
 )
+from resolver import wire
 from resolver.settings import LocalSettings
 
 log = logging.getLogger("straja.policy")
@@ -280,16 +281,23 @@ class Rewrite:
     action: int  # NXDOMAIN, REFUSED, NODATA, or SINKHOLE with the addresses below
     ipv4: str | None = None
     ipv6: str | None = None
+    cname: bytes | None = None  # wire name: resolved upstream, and checked by policy again
 
 
 def _rewrite_of(rules: Sequence[TextRule]) -> Rewrite:
-    """One answer from the rewrite rules of a name: an rcode rule wins; else the first A
-    and the first AAAA address (a type with none gets NODATA)."""
+    """One answer from the rewrite rules of a name: an rcode rule wins, then a CNAME; else
+    the first A and the first AAAA address (a type with none gets NODATA)."""
     ipv4 = ipv6 = None
     for rule in rules:
         value = rule.rewrite or ""
         if value in _REWRITE_RCODES:
             return Rewrite(_REWRITE_RCODES[value])
+    for rule in rules:
+        value = rule.rewrite or ""
+        if value.startswith("CNAME:"):
+            return Rewrite(SINKHOLE, cname=wire.text_to_name(value[len("CNAME:"):]))
+    for rule in rules:
+        value = rule.rewrite or ""
         rtype, _, address = value.partition(":")
         if rtype == "A" and ipv4 is None:
             ipv4 = address

@@ -327,7 +327,8 @@ def test_adblock_rules_not_enforced_yet_are_listed_with_their_lines() -> None:
     ("value", "stored"),
     [("NXDOMAIN", "NXDOMAIN"), ("REFUSED", "REFUSED"), ("NOERROR", "NODATA"),
      ("NOERROR;A;192.0.2.7", "A:192.0.2.7"), ("NOERROR;AAAA;2001:db8::7", "AAAA:2001:db8::7"),
-     ("192.0.2.8", "A:192.0.2.8"), ("2001:db8::8", "AAAA:2001:db8::8")],
+     ("192.0.2.8", "A:192.0.2.8"), ("2001:db8::8", "AAAA:2001:db8::8"),
+     ("NOERROR;CNAME;Safe.Example.", "CNAME:safe.example"), ("safe.example", "CNAME:safe.example")],
 )
 def test_dnsrewrite_values(value: str, stored: str) -> None:
     _, report = parse("adblock", f"||rewrite.example^$dnsrewrite={value}\n")

@@ -125,7 +125,10 @@ def test_rewrites_and_client_tags_served(straja_factory, unbound, tmp_path: Path
     local = "||printer.example.test^$dnsrewrite=NOERROR;A;192.0.2.9\n" \
             "||gone.example.test^$dnsrewrite=NXDOMAIN\n" \
             "||games.example.test^$ctag=user_child\n" \
-            "||chat.example.test^$client=127.0.0.22\n"
+            "||chat.example.test^$client=127.0.0.22\n" \
+            "||web.example.test^$dnsrewrite=NOERROR;CNAME;www.example.test\n" \
+            "||cloak.example.test^$dnsrewrite=NOERROR;CNAME;tracker.example.test\n" \
+            "||tracker.example.test^\n"
     public = "192.0.2.66 www.example.test\n"  # a hosts rewrite, from a list not allowed to
     specs = [
         _source_list(tmp_path, "local", "adblock", local, allow_rewrites=True),
@@ -151,6 +154,11 @@ def test_rewrites_and_client_tags_served(straja_factory, unbound, tmp_path: Path
         assert [str(x) for x in www.answer[0]] == ["192.0.2.10"]  # Unbound's, not rewritten
     assert _ede(_ask(s, "games.example.test", "127.0.0.21")) == [(15, "local")]
     assert _ede(_ask(s, "games.example.test", "127.0.0.22")) == []
+    # a CNAME rewrite: the target resolved upstream, and checked by policy again
+    web = _ask(s, "web.example.test", "127.0.0.22")
+    assert [str(rr) for rrset in web.answer for rr in rrset] == ["www.example.test.",
+                                                                 "192.0.2.10"]
+    assert _ede(_ask(s, "cloak.example.test", "127.0.0.22")) == [(15, "local")]
     # one group, decided per client: each keeps its own answer, asked twice (the cache)
     for _ in range(2):
         assert _ede(_ask(s, "chat.example.test", "127.0.0.22")) == [(15, "local")]

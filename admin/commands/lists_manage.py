@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -121,9 +122,7 @@ def _is_compiled(path: Path) -> bool:
 
 
 def _as_compiled(spec: ListSpec) -> ListSpec:
-    return ListSpec(id=spec.id, source=spec.source, tier=spec.tier, format="compiled",
-                    keys=spec.keys, refresh=spec.refresh, action=spec.action,
-                    signed=spec.signed, category=spec.category)
+    return dataclasses.replace(spec, format="compiled")
 
 
 @click.command("status")
