@@ -91,6 +91,7 @@ class ParseReport:
     lines: int = 0
     rules: int = 0  # trie rules (blocks and exceptions)
     exceptions: int = 0  # exceptions among all rules (trie and text)
+    trie_exceptions: int = 0  # of which in the trie
     skipped: int = 0  # bad lines (at least one rejected entry on them)
     unsupported: int = 0  # valid rules of a kind Straja does not enforce
     not_dns: int = 0  # browser-only rules (cosmetic, $image, $third-party, paths...)
@@ -124,7 +125,7 @@ class ParseReport:
     def summary(self) -> dict[str, int]:
         """The counts `lists compile`, `lists update` and `lists status` show."""
         return {
-            "entries": self.rules,
+            "entries": self.rules - self.trie_exceptions,  # trie rules that block
             "exceptions": self.exceptions,
             "patterns": self.patterns,
             "modifier_rules": len(self.text_rules) - self.patterns,
@@ -380,6 +381,7 @@ def _adblock_rule(line: str, number: int, report: ParseReport) -> Rule | None:
         if not modifiers:
             if exception:
                 report.exceptions += 1
+                report.trie_exceptions += 1
             return rule
         _text_rule(line, number, report, exception, modifiers, glob_to_regex(body), rule[0],
                    target=rule)
@@ -705,6 +707,7 @@ def _parse_rpz(lines: Iterable[str], report: ParseReport) -> Iterator[Rule]:
                 report.rules += 1
                 if rule[1] & (EXACT_ALLOW | SUBTREE_ALLOW):
                     report.exceptions += 1
+                    report.trie_exceptions += 1
                 report.origin(rule, number, line)
         except _Unsupported as exc:
             report.unsupported_rule(number, line, str(exc) or "not enforced")
