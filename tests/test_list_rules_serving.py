@@ -75,11 +75,13 @@ def test_one_list_in_every_format_gives_the_same_decisions(straja_factory, unbou
 def test_allowlists_both_ways_and_check_agrees_with_the_answer(straja_factory, unbound,
                                                                tmp_path: Path) -> None:
     ads = "! AdGuard-shaped\n||tracker.example.test^\n||cdn.example.test^\n" \
-          "@@||ok.tracker.example.test^|\n||www.example.test^\n||ads*.example.test^\n"
+          "@@||ok.tracker.example.test^|\n||www.example.test^\n||ads*.example.test^\n" \
+          "||old.example.test^\n"
     specs = [
         _source_list(tmp_path, "ads", "adblock", ads),
         _source_list(tmp_path, "allow", "domains", "www.example.test\n", kind="allow"),
-        _source_list(tmp_path, "kids", "adblock", "@@|cdn.example.test^|\n", tier="family"),
+        _source_list(tmp_path, "kids", "adblock",
+                     "@@|cdn.example.test^|\n||old.example.test^$badfilter\n", tier="family"),
     ]
     s = straja_factory({"upstreams": [unbound.address], "lists": specs}, start=False)
     s.write_config()
@@ -93,6 +95,7 @@ def test_allowlists_both_ways_and_check_agrees_with_the_answer(straja_factory, u
     www = _ask(s, "www.example.test")
     assert [str(x) for x in www.answer[0]] == ["192.0.2.10"]  # forwarded to Unbound
     assert _ede(_ask(s, "ads1.example.test")) == [(15, "ads")]  # a glob pattern
+    assert _ede(_ask(s, "old.example.test")) == []  # cancelled by the kids list's $badfilter
     for name, blocked in [("www.example.test", False), ("tracker.example.test", True),
                           ("ads1.example.test", True), ("cdn.example.test", False)]:
         run = straja_cli("check", name, "--config", str(s.config_path))
@@ -103,6 +106,7 @@ def test_allowlists_both_ways_and_check_agrees_with_the_answer(straja_factory, u
     assert "line 6: ||ads*.example.test^" in run.stdout
     run = straja_cli("lists", "status", "--config", str(s.config_path))
     assert "1 pattern rules" in run.stdout and "exceptions" in run.stdout
+    assert "cancels     ||old.example.test^ (line 2: ||old.example.test^$badfilter)" in run.stdout
 
 
 def test_a_pattern_rule_in_a_mandatory_list_is_refused_at_compile_time(tmp_path: Path) -> None:
