@@ -39,6 +39,7 @@ Formats (what one line means):
   wildcard  *.example.org      example.org and its subdomains (Blocky, HaGeZi)
             example.org        example.org only
   hosts     0.0.0.0 example.org  example.org only (also 127.0.0.1, ::, ::1)
+            192.0.2.7 printer.lan  a rewrite (lists[].allow_rewrites: true)
   adblock   ||example.org^     example.org and its subdomains (also ||d^|)
             |example.org^      example.org only (also |d^|, and a plain d line)
             ||*.example.org^   its subdomains only (also .example.org^)
@@ -46,7 +47,8 @@ Formats (what one line means):
             ||example.         a pattern: example under any TLD
             ||ad*.example^     a glob; /^ad[0-9]+\\./ a regular expression
             @@||example.org^   an exception (for every operator/family list)
-            ...$important, $badfilter, $dnstype=AAAA, $denyallow=a.example
+            modifiers: $important, $badfilter, $dnstype=AAAA, $denyallow=a.example,
+            $client=192.168.1.0/24, $ctag=user_child, $dnsrewrite=NXDOMAIN|1.2.3.4|...
   rpz       bad.example CNAME .     bad.example only (NXDOMAIN)
             *.bad.example CNAME .   its subdomains only; rpz-passthru. an exception
 """
