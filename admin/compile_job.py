@@ -1,8 +1,8 @@
 """`python -m admin.compile_job JSON`: compile one source list in a process of its own.
 
 The list manager runs this so compiling (which needs memory in proportion to the list)
-never happens inside a serving process. Bad lines go to stderr, at most a few; a failure
-exits 1 with the reason on the last line of stderr.
+never happens inside a serving one. The compile summary (blocklists.summary) is printed as
+one JSON line on stdout; a failure exits 1 with the reason on the last line of stderr.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import sys
 
 from blocklists.compiled import ListMetadata, compile_source
 from blocklists.errors import ListError
-
-MAX_REPORTED_LINES = 10
+from blocklists.summary import compile_summary
 
 
 def main(argv: list[str]) -> int:
@@ -24,16 +23,16 @@ def main(argv: list[str]) -> int:
         tier=job["tier"],
         category=job.get("category"),
         expires=job.get("expires"),
+        kind=job.get("kind", "block"),
     )
     try:
-        result = compile_source(job["source"], job["format"], job["output"], metadata)
+        result = compile_source(job["source"], job["format"], job["output"], metadata,
+                                origins=job.get("origins"))
     except (ListError, OSError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    report = result.report
-    if report is not None:
-        for bad in report.bad_lines[:MAX_REPORTED_LINES]:
-            print(str(bad), file=sys.stderr)
+    summary = compile_summary(result.report) if result.report is not None else {}
+    print(json.dumps(summary))
     return 0
 
 

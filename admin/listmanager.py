@@ -20,11 +20,13 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from blocklists import minisign
 from blocklists.errors import ListError
 from blocklists.spec import ListSpec
 from blocklists.store import Activation, ListStore, Refused, clock_is_sane
+from blocklists.summary import summary_details, summary_line
 
 log = logging.getLogger("straja.lists")
 
@@ -121,12 +123,14 @@ def fetch(spec: ListSpec, store: ListStore, workdir: Path, progress: Progress | 
 
 
 def compile_in_subprocess(source: Path, spec: ListSpec, serial: int, expires: int | None,
-                          output: Path) -> None:
-    """Compile a source list in a separate process; raise Refused with its error."""
+                          output: Path, origins: Path | None = None) -> dict[str, Any]:
+    """Compile a source list in a separate process and return its summary
+    (blocklists.summary); raise Refused with its error."""
     job = {
         "source": str(source), "format": spec.format, "output": str(output),
         "list_id": spec.id, "serial": serial, "tier": spec.tier,
-        "category": spec.category, "expires": expires,
+        "category": spec.category, "expires": expires, "kind": spec.kind,
+        "origins": str(origins) if origins is not None else None,
     }
     run = subprocess.run(
         [sys.executable, "-m", "admin.compile_job", json.dumps(job)],
@@ -137,6 +141,25 @@ def compile_in_subprocess(source: Path, spec: ListSpec, serial: int, expires: in
         raise Refused(spec.id, f"the source does not compile: {detail}")
     for line in run.stderr.strip().splitlines()[:20]:
         log.warning("list %s: %s", spec.id, line)
+    try:
+        summary: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        summary = {}
+    log.info("list %s: %s", spec.id, summary_line(summary))
+    for line in summary_details(summary):
+        log.info("list %s: %s", spec.id, line)
+    return summary
+
+
+def source_digest(path: Path) -> str:
+    """SHA-256 of a source list as fetched (compiles of one source differ by their salt)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def install(spec: ListSpec, store: ListStore, path: Path, signature_text: str | None,
@@ -144,7 +167,11 @@ def install(spec: ListSpec, store: ListStore, path: Path, signature_text: str | 
     """Verify and activate a fetched or imported file (compiling it first if it is a source)."""
     now = time.time() if now is None else now
     if spec.format == "compiled":
-        return store.activate(spec, path, signature_text, now=now)
+        activation = store.activate(spec, path, signature_text, now=now)
+        if activation.changed:  # a publisher's file: its entries only, no source text
+            store.origins_path(spec.id).unlink(missing_ok=True)
+            store.update_status(spec.id, summary=None)
+        return activation
     try:
         verified = store.verify(spec, path, signature_text)
         expires = None
@@ -172,12 +199,18 @@ def install(spec: ListSpec, store: ListStore, path: Path, signature_text: str | 
             active = int(store.status(spec.id).get("serial", 0) or 0)
             serial = max(int(now), active + 1)
         compiled = workdir / f"{spec.id}.sl"
-        compile_in_subprocess(path, spec, serial, expires, compiled)
+        origins = workdir / f"{spec.id}.origins"
+        summary = compile_in_subprocess(path, spec, serial, expires, compiled, origins)
     except Refused as exc:
         store.record_refusal(spec.id, exc.reason, now)
         raise
-    return store.activate(spec, compiled, signature_text, verified=verified,
-                          source_serial=serial, now=now)
+    activation = store.activate(spec, compiled, signature_text, verified=verified,
+                                source_serial=serial, now=now,
+                                source_sha256=source_digest(path))
+    if activation.changed:
+        store.keep_origins(spec.id, origins if origins.exists() else None)
+        store.update_status(spec.id, summary=summary)
+    return activation
 
 
 def update(spec: ListSpec, store: ListStore, progress: Progress | None = None) -> Activation:

@@ -17,25 +17,29 @@ import time
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
 from blocklists.errors import InvalidNameError, ListCompileError, SourceFormatError
 from blocklists.formats import ParseReport, Rule, open_source, parse_lines
 from blocklists.names import normalise_name
+from blocklists.patterns import TextRule
 from blocklists.trie import (
     BUCKET_LOAD,
     EXACT_ACTION_MASK,
+    EXACT_ALLOW,
     EXACT_BLOCK,
     FINGERPRINT_SIZE,
     FORMAT_VERSION,
     KEY_SIZE,
+    KINDS,
     MAGIC,
     PREAMBLE,
     RECORD_SIZE,
     SUBTREE_ACTION_MASK,
+    SUBTREE_ALLOW,
     SUBTREE_BLOCK,
     TIERS,
     CompiledList,
@@ -69,6 +73,7 @@ class ListMetadata:
     expires: int | None = None  # Unix time; None: never
     canaries: tuple[str, ...] = ()
     hashed: bool = False
+    kind: str = "block"  # "allow": every rule of the source is an exception
 
     def checked(self) -> ListMetadata:
         """A copy with `issued` filled in and canaries normalised; raise `ListCompileError`
@@ -82,6 +87,13 @@ class ListMetadata:
             raise ListCompileError(f"The serial {self.serial!r} must be a whole number ≥ 0.")
         if self.tier not in TIERS:
             raise ListCompileError(f"The tier {self.tier!r} is not one of {', '.join(TIERS)}.")
+        if self.kind not in KINDS:
+            raise ListCompileError(f"The kind {self.kind!r} is not one of {', '.join(KINDS)}.")
+        if self.kind == "allow" and self.tier == "mandatory":
+            raise ListCompileError(
+                "An allowlist (kind allow) cannot be in the mandatory tier: nothing may "
+                "unblock a mandatory list. Use tier operator or family."
+            )
         if self.category is not None and not 0 < len(self.category) <= 64:
             raise ListCompileError("The category must be 1 to 64 characters long.")
         issued = int(time.time()) if self.issued is None else self.issued
@@ -104,6 +116,7 @@ class ListMetadata:
             self.expires,
             tuple(dict.fromkeys(canaries)),
             self.hashed,
+            self.kind,
         )
 
 
@@ -129,23 +142,62 @@ def compile_source(
     fmt: str,
     output: str | os.PathLike[str],
     metadata: ListMetadata,
+    *,
+    origins: str | os.PathLike[str] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> CompileResult:
     """Parse the list source `source` (a path, or an open text stream such as stdin) in
     format `fmt` and write the compiled list to `output`; the parse report (bad lines with
-    their numbers) is in the result."""
+    their numbers) is in the result. `origins`, when given, is the side file that keeps
+    each entry's source line and rule text (for `straja check`), written beside the list,
+    never inside it; `progress` is called with the number of lines read now and then."""
     if isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
         with open_source(source) as handle:
-            return _compile_stream(handle, name, fmt, output, metadata)
-    return _compile_stream(source, getattr(source, "name", "<stream>"), fmt, output, metadata)
+            return _compile_stream(handle, name, fmt, output, metadata, origins, progress)
+    return _compile_stream(source, getattr(source, "name", "<stream>"), fmt, output, metadata,
+                           origins, progress)
 
 
 def _compile_stream(
-    handle: IO[str], name: str, fmt: str, output: str | os.PathLike[str], metadata: ListMetadata
+    handle: IO[str],
+    name: str,
+    fmt: str,
+    output: str | os.PathLike[str],
+    metadata: ListMetadata,
+    origins: str | os.PathLike[str] | None,
+    progress: Callable[[int], None] | None,
 ) -> CompileResult:
     report = ParseReport(source=name, format=fmt)
-    rules = parse_lines(_source_lines(handle, name), fmt, report)
-    return compile_rules(rules, output, metadata, source_format=fmt, report=report)
+    lines = _source_lines(handle, name)
+    if progress is not None:
+        lines = _counted(lines, progress)
+    if origins is None or metadata.hashed:
+        rules = parse_lines(lines, fmt, report)
+        return compile_rules(rules, output, metadata, source_format=fmt, report=report)
+    side = Path(origins)
+    temp = side.with_name(f".{side.name}.tmp")
+    try:
+        with open(temp, "w", encoding="utf-8") as report.origins:
+            rules = parse_lines(lines, fmt, report)
+            result = compile_rules(rules, output, metadata, source_format=fmt, report=report)
+        os.replace(temp, side)
+    finally:
+        report.origins = None
+        if temp.exists():
+            temp.unlink()
+    return result
+
+
+def _counted(lines: Iterable[str], progress: Callable[[int], None]) -> Iterator[str]:
+    """The lines, calling `progress` with the count every 65,536 lines."""
+    count = 0
+    for line in lines:
+        count += 1
+        if not count & 0xFFFF:
+            progress(count)
+        yield line
+    progress(count)
 
 
 def _source_lines(handle: IO[str], name: str) -> Iterator[str]:
@@ -210,8 +262,11 @@ def _write(
 ) -> tuple[ListHeader, int]:
     """Build the node table from `rules` and write the whole file to `out`."""
     salt = os.urandom(SALT_SIZE)
+    rules = _checked_rules(rules, metadata)
     with _NameSpool(spool_directory, enabled=not metadata.hashed) as spool:
         nodes, count = _collect_nodes(rules, metadata.canaries, key_hasher(salt), spool)
+        text_rules = _checked_text_rules(report.text_rules if report else [], metadata)
+        rules_section = _rules_section(text_rules)
         node_count = len(nodes)
         names = spool.names_section(nodes)
         buckets = max(1, -(-node_count // BUCKET_LOAD))
@@ -231,8 +286,14 @@ def _write(
             unsupported=report.unsupported if report else 0,
             source_format=source_format,
             format_version=FORMAT_VERSION,
+            kind=metadata.kind,
+            exceptions=_exceptions(report, metadata),
+            patterns=sum(1 for rule in text_rules if rule.is_pattern),
+            not_dns=report.not_dns if report else 0,
+            rpz_expressible=not any(rule.is_pattern or rule.dnstype or rule.client
+                                    for rule in text_rules),
         )
-        _write_file(out, header, buckets, node_count, directory, records, names)
+        _write_file(out, header, buckets, node_count, directory, records, names, rules_section)
     return header, node_count
 
 
@@ -261,18 +322,21 @@ def _write_file(
     directory: bytes,
     records: bytes,
     names: IO[bytes],
+    rules: bytes = b"",
 ) -> None:
-    """Write preamble, header, directory, records and names section, in that order."""
+    """Write preamble, header, directory, records, names and rules sections, in order."""
     names_length = names.seek(0, io.SEEK_END)
     crc = zlib.crc32(records, zlib.crc32(directory))
     names.seek(0)
     while chunk := names.read(1 << 20):
         crc = zlib.crc32(chunk, crc)
+    crc = zlib.crc32(rules, crc)
     document = header.to_json()
     # Sizes only: the offsets follow from the header length, so no fixed point is needed.
-    document["layout"] = Layout.after_header(0, buckets, nodes, names_length, crc).to_json()
+    sizes = (buckets, nodes, names_length, crc)
+    document["layout"] = Layout.after_header(0, *sizes, len(rules)).to_json()
     text = json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    layout = Layout.after_header(PREAMBLE.size + len(text), buckets, nodes, names_length, crc)
+    layout = Layout.after_header(PREAMBLE.size + len(text), *sizes, len(rules))
     out.write(PREAMBLE.pack(MAGIC, len(text)))
     out.write(text)
     out.write(bytes(layout.directory - PREAMBLE.size - len(text)))
@@ -281,6 +345,68 @@ def _write_file(
     names.seek(0)
     while chunk := names.read(1 << 20):
         out.write(chunk)
+    out.write(rules)
+
+
+_ALLOW_BITS = EXACT_ALLOW | SUBTREE_ALLOW
+
+
+def _checked_rules(rules: Iterable[Rule], metadata: ListMetadata) -> Iterator[Rule]:
+    """The trie rules as the list's kind and tier take them: an allowlist turns every block
+    into an exception; a mandatory list refuses exceptions (nothing may weaken it)."""
+    if metadata.kind == "allow":
+        for name, flags in rules:
+            yield name, (flags & EXACT_BLOCK) << 2 | (flags & SUBTREE_BLOCK) << 2 | (
+                flags & _ALLOW_BITS
+            )
+        return
+    if metadata.tier != "mandatory":
+        yield from rules
+        return
+    for name, flags in rules:
+        if flags & _ALLOW_BITS:
+            raise ListCompileError(
+                f"The mandatory tier takes plain block rules only, and the source has an "
+                f"exception for {name}; remove it (no exception may weaken a mandatory list)."
+            )
+        yield name, flags
+
+
+def _checked_text_rules(rules: list[TextRule], metadata: ListMetadata) -> list[TextRule]:
+    """The text rules the list may carry: none in a mandatory or hashed list; in an
+    allowlist every rule is an exception."""
+    if rules and metadata.tier == "mandatory":
+        first = rules[0]
+        raise ListCompileError(
+            f"The mandatory tier takes plain block rules only; line {first.line} of the "
+            f"source is a pattern or modifier rule ({first.text!r}), and {len(rules)} such "
+            "rules in all. Hotline lists stay exact entries: list the names themselves."
+        )
+    if rules and metadata.hashed:
+        raise ListCompileError(
+            f"A hashed list cannot hold pattern or modifier rules, whose text would be "
+            f"readable in the file (line {rules[0].line}: {rules[0].text!r})."
+        )
+    if metadata.kind == "allow":
+        return [
+            rule if rule.exception or rule.badfilter else replace(rule, exception=True)
+            for rule in rules
+        ]
+    return rules
+
+
+def _rules_section(rules: list[TextRule]) -> bytes:
+    if not rules:
+        return b""
+    return json.dumps([rule.to_json() for rule in rules], separators=(",", ":")).encode("utf-8")
+
+
+def _exceptions(report: ParseReport | None, metadata: ListMetadata) -> int:
+    if report is None:
+        return 0
+    if metadata.kind == "allow":
+        return report.rules + len(report.text_rules)
+    return report.exceptions
 
 
 def _collect_nodes(

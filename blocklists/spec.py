@@ -8,7 +8,9 @@ from typing import Literal
 
 Tier = Literal["mandatory", "operator", "family"]
 Action = Literal["sinkhole", "nxdomain", "nodata", "refused"]
-SourceFormat = Literal["compiled", "domains", "hosts", "adblock", "rpz"]
+SourceFormat = Literal["compiled", "domains", "wildcard", "hosts", "adblock", "rpz"]
+Kind = Literal["block", "allow"]
+CATALOG = "catalog:"
 
 TIER_RANK = {"family": 1, "operator": 2, "mandatory": 3}
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -36,12 +38,20 @@ class ListSpec:
     # is cut off and refused, and the last-known-good version keeps serving.
     timeout: float = field(default=300.0, metadata={"unit": "duration"})
     max_size: int = field(default=256 * 1000 * 1000, metadata={"unit": "bytes"})
+    kind: Kind = "block"  # "allow": the list's entries unblock the operator and family tiers
+    allow_rewrites: bool = False  # `$dnsrewrite` rules may change answers (not enforced yet)
 
     def validate(self) -> None:
+        if self.source.startswith(CATALOG):
+            self._from_catalog()
         if not _ID.match(self.id):
             raise ValueError(
                 f"id {self.id!r} must be lowercase letters, digits, '.', '_' or '-' (max 64)"
             )
+        if self.kind == "allow" and self.tier == "mandatory":
+            raise ValueError(f"list {self.id}: an allowlist (kind: allow) cannot be mandatory; "
+                             "nothing may unblock the mandatory tier. Use tier operator or "
+                             "family")
         if self.tier == "mandatory" and not self.signed:
             raise ValueError(f"list {self.id}: a mandatory list is never accepted unsigned")
         if self.signed and not self.keys:
@@ -73,6 +83,20 @@ class ListSpec:
             if self.format == "compiled":
                 raise ValueError(f"list {self.id}: built-in lists are sources; add "
                                  "format: domains")
+
+    def _from_catalog(self) -> None:
+        """Fill `source` and `format` from the catalogue of well-known lists."""
+        from blocklists.catalog import catalog_entry
+
+        name = self.source[len(CATALOG):]
+        entry = catalog_entry(name)  # a ValueError names the known lists
+        if self.format not in ("compiled", entry.format):
+            raise ValueError(f"list {self.id}: the catalogue list {name} is in the "
+                             f"{entry.format} format, not {self.format}; leave format: out")
+        self.source = entry.url
+        self.format = entry.format  # type: ignore[assignment]
+        if self.category is None:
+            self.category = entry.category
 
     @property
     def is_url(self) -> bool:

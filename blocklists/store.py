@@ -7,7 +7,10 @@ Layout under `state_dir/lists/`:
     <id>/active.sl          the active compiled file, opened with mmap by every worker
     <id>/active.sl.minisig  its signature (compiled lists) or the source's (source lists)
     <id>/status.json        serial, key, times, last check, refusals (counted per kind of
-                            reason in `refusal_kinds`) and the last one's reason
+                            reason in `refusal_kinds`) and the last one's reason, and the
+                            last compile's summary (source lists)
+    <id>/active.origins     device-compiled public lists: each entry's source line and rule
+                            text, for `straja check` (never inside the list file)
 
 A candidate replaces the active version only after it verified and opened; the swap is a
 rename, so a worker that still maps the old file keeps reading the old inode until it remaps.
@@ -123,6 +126,33 @@ class ListStore:
 
     def active_path(self, list_id: str) -> Path:
         return self.root / list_id / "active.sl"
+
+    def origins_path(self, list_id: str) -> Path:
+        """The side file with the source text of the active version's entries."""
+        return self.root / list_id / "active.origins"
+
+    def keep_origins(self, list_id: str, path: Path | None) -> None:
+        """Make `path` the active version's side file (None: it has none)."""
+        target = self.origins_path(list_id)
+        if path is None:
+            target.unlink(missing_ok=True)
+            return
+        temp = target.with_name(".active.origins.tmp")
+        shutil.copyfile(path, temp)
+        os.replace(temp, target)
+
+    def origin_of(self, list_id: str, name: str) -> tuple[int, str] | None:
+        """(line, rule as written) of the first source rule for `name`, from the side file."""
+        prefix = name + "\t"
+        try:
+            with open(self.origins_path(list_id), encoding="utf-8") as side:
+                for line in side:
+                    if line.startswith(prefix):
+                        _, number, text = line.rstrip("\n").split("\t", 2)
+                        return int(number), text
+        except (OSError, ValueError):
+            return None
+        return None
 
     @property
     def generation_path(self) -> Path:
@@ -256,18 +286,22 @@ class ListStore:
         verified: minisign.Verified | None = None,
         source_serial: int | None = None,
         now: float | None = None,
+        source_sha256: str | None = None,
     ) -> Activation:
         """Verify, open and check a compiled candidate, then make it the active version.
 
         `verified` is given when the signature was checked on a source list this file was
-        compiled from (then `signature_text` is that source's signature, kept for audit).
+        compiled from (then `signature_text` is that source's signature, kept for audit);
+        `source_sha256` is that source's digest: the same source compiled again (by the
+        daemon and the CLI at once, say) is the active version already, even though every
+        compile draws a new salt.
         Raises Refused with the reason; the refusal is recorded in the list's status.
         """
         now = time.time() if now is None else now
         with self.locked():
             try:
                 return self._activate(spec, candidate, signature_text, verified, source_serial,
-                                      now)
+                                      now, source_sha256)
             except Refused as exc:
                 self.record_refusal(spec.id, exc.reason, now)
                 raise
@@ -280,6 +314,7 @@ class ListStore:
         verified: minisign.Verified | None,
         source_serial: int | None,
         now: float,
+        source_sha256: str | None = None,
     ) -> Activation:
         if verified is None:
             verified = self.verify(spec, candidate, signature_text)
@@ -296,6 +331,12 @@ class ListStore:
                 spec.id,
                 f"tier mismatch: the signed header says {header.tier} but the config says "
                 f"{spec.tier}; the header wins, so correct tier: in the config",
+            )
+        if header.kind != spec.kind:
+            raise Refused(
+                spec.id,
+                f"kind mismatch: the signed header says kind {header.kind} but the config "
+                f"says {spec.kind}; correct kind: in the config",
             )
         if verified is not None and source_serial is None:
             from blocklists import minisign
@@ -322,7 +363,9 @@ class ListStore:
                     spec.id, f"rollback: serial {serial} is lower than the active {active_serial}"
                 )
             if serial == active_serial:
-                if status.get("sha256") == digest:
+                same_source = source_sha256 is not None and \
+                    status.get("source_sha256") == source_sha256
+                if status.get("sha256") == digest or same_source:
                     self.update_status(spec.id, last_check=int(now))
                     return Activation(spec.id, serial, False, f"serial {serial} is already active")
                 raise Refused(
@@ -347,6 +390,7 @@ class ListStore:
             entries=header.count,
             skipped=header.skipped,
             sha256=digest,
+            source_sha256=source_sha256,
             activated=int(now),
             last_check=int(now),
         )

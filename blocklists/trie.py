@@ -13,6 +13,8 @@ File layout (all integers little-endian; the detached minisign signature covers 
     ..  zero padding     to a multiple of 8
     records              nodes x 8 bytes: 7-byte key fingerprint, 1 flag byte
     names                public files only: one "name<TAB>flags" line per entry
+    rules                format 2: a JSON array of text rules (patterns and rules with
+                         modifiers, see `blocklists.patterns`), empty when there are none
 
 The label trie is stored as a hash table of its nodes. A node is a domain suffix; its key is a
 keyed BLAKE2s digest of the suffix's labels fed from the TLD down, each prefixed by its
@@ -52,10 +54,13 @@ from blocklists.errors import (
     ListClosedError,
     UnsupportedListVersionError,
 )
+from blocklists.patterns import RuleSet, TextRule
 
 MAGIC = b"STRAJAL1"
 MAGIC_FAMILY = b"STRAJAL"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added the list kind, the rule counts and the rules section
+READABLE_VERSIONS = (1, 2)
+KINDS = ("block", "allow")
 PREAMBLE = struct.Struct("<8sI")
 MAX_HEADER_LENGTH = 1 << 20
 
@@ -200,6 +205,11 @@ class ListHeader:
     unsupported: int  # source rules of a kind Straja does not enforce (counted, skipped)
     source_format: str
     format_version: int = FORMAT_VERSION
+    kind: str = "block"  # "allow": every entry is an exception for the other lists
+    exceptions: int = 0  # exception rules (trie and text); unknown (-1) in format 1
+    patterns: int = 0  # text rules that are patterns
+    not_dns: int = 0  # browser-only source rules skipped
+    rpz_expressible: bool = True  # no patterns, $dnstype or $client: exportable as RPZ
 
     def is_expired(self, now: float) -> bool:
         """True when the list has an expiry time and `now` (Unix time) is past it."""
@@ -222,6 +232,11 @@ class ListHeader:
             "skipped": self.skipped,
             "unsupported": self.unsupported,
             "source_format": self.source_format,
+            "kind": self.kind,
+            "exceptions": self.exceptions,
+            "patterns": self.patterns,
+            "not_dns": self.not_dns,
+            "rpz_expressible": self.rpz_expressible,
         }
 
 
@@ -238,17 +253,30 @@ class Layout:
     records: int  # file offset of the records
     names: int  # file offset of the names section
     end: int  # the file size these sections add up to
+    rules_length: int = 0  # bytes of the rules section, after the names (format 2)
 
     @classmethod
     def after_header(
-        cls, header_end: int, buckets: int, nodes: int, names_length: int, body_crc32: int
+        cls,
+        header_end: int,
+        buckets: int,
+        nodes: int,
+        names_length: int,
+        body_crc32: int,
+        rules_length: int = 0,
     ) -> Layout:
         """The layout of a body that starts after a header ending at byte `header_end`."""
         directory = align8(header_end)
         records = align8(directory + 4 * (buckets + 1))
         names = records + RECORD_SIZE * nodes
-        end = names + names_length
-        return cls(buckets, nodes, names_length, body_crc32, directory, records, names, end)
+        end = names + names_length + rules_length
+        return cls(buckets, nodes, names_length, body_crc32, directory, records, names, end,
+                   rules_length)
+
+    @property
+    def rules(self) -> int:
+        """File offset of the rules section."""
+        return self.names + self.names_length
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object stored under "layout" in the header (sizes only)."""
@@ -257,6 +285,7 @@ class Layout:
             "buckets": self.buckets,
             "nodes": self.nodes,
             "names_length": self.names_length,
+            "rules_length": self.rules_length,
             "body_crc32": self.body_crc32,
         }
 
@@ -276,7 +305,8 @@ class CompiledList:
     with SIGBUS.
     """
 
-    __slots__ = ("path", "header", "layout", "size", "_mm", "_proto", "_closed", "_hot", "_top")
+    __slots__ = ("path", "header", "layout", "size", "_mm", "_proto", "_closed", "_hot", "_top",
+                 "_rules")
 
     def __init__(self, path: Path, mm: mmap.mmap, header: ListHeader, layout: Layout) -> None:
         self.path = path
@@ -293,6 +323,7 @@ class CompiledList:
         # TLD and there are few of them, so this skips one hash and probe per lookup. It is
         # bounded, because clients can ask for any made-up TLD.
         self._top: dict[bytes, tuple[Any, int]] = {}
+        self._rules: RuleSet | None = None
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> CompiledList:
@@ -391,6 +422,84 @@ class CompiledList:
             raise self._lookup_error(exc) from None
         return None if best < 0 else _MATCHES[best]
 
+    def scan(self, labels: Sequence[bytes]) -> tuple[Match | None, int]:
+        """Every rule of this list's trie on the path of `labels`, for the operator and
+        family tiers, where an exception anywhere beats a block (as in AdGuard Home): the
+        deepest block (ignoring exceptions), and the depth of the deepest exception that
+        covers the name (0: none). Called on cache misses only; walks like `lookup`."""
+        if not labels:
+            return None, 0
+        try:
+            top = self._top.get(labels[0])
+            if top is None:
+                top = self._top_node(labels[0])
+            state, flags = top
+            if state is None:
+                return None, 0
+            last = len(labels)
+            block = allowed = -1
+            depth = 1
+            while True:
+                if flags:
+                    if depth < last:
+                        if flags & SUBTREE_ALLOW:
+                            allowed = depth
+                        if flags & SUBTREE_BLOCK:
+                            block = depth << 3 | (flags >> 5) & 6
+                    else:
+                        if flags & EXACT_ALLOW:
+                            allowed = depth
+                        if flags & EXACT_BLOCK:
+                            block = depth << 3 | (flags >> 3) & 6 | 1
+                if depth == last:
+                    break
+                if depth == 1:
+                    mm, find, buckets, directory, records = self._hot
+                    hasher = state.copy()
+                    update = hasher.update
+                    digest = hasher.digest
+                    pair = _DIRECTORY_PAIR.unpack_from
+                    prefixes = _LENGTH_PREFIX
+                label = labels[depth]
+                depth += 1
+                update(prefixes[len(label)])
+                update(label)
+                key = digest()
+                bucket = (int.from_bytes(key, "big") * buckets) >> 80
+                first, end = pair(mm, directory + 4 * bucket)
+                pos = find(key[3:], records + 8 * first, records + 8 * end)
+                if pos >= 0 and (pos - records) & 7:
+                    pos = _aligned_find(mm, key[3:], pos, records, end)
+                if pos < 0:
+                    break
+                flags = mm[pos + 7]
+        except (ValueError, IndexError) as exc:
+            raise self._lookup_error(exc) from None
+        return (None if block < 0 else _MATCHES[block]), max(allowed, 0)
+
+    def flags_at(self, labels: Sequence[bytes]) -> int:
+        """The flag byte of the node for exactly `labels` (0: not a node)."""
+        trail = list(self._walk(labels))
+        if trail and trail[-1].depth == len(labels):
+            return trail[-1].flags
+        return 0
+
+    @property
+    def text_rules(self) -> RuleSet:
+        """The rules section (patterns and rules with modifiers), read on first use."""
+        if self._rules is None:
+            if self._closed:
+                raise ListClosedError(f"The list {self.path} was used after it was closed.")
+            start = self.layout.rules
+            raw = bytes(self._mm[start : start + self.layout.rules_length])
+            try:
+                data = json.loads(raw.decode("utf-8")) if raw else []
+                rules = tuple(TextRule.from_json(item) for item in data)
+                self._rules = RuleSet(rules)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise CorruptListError(f"{self.path} has a corrupt rules section: {exc}.") from None
+        return self._rules
+
     def _lookup_error(self, exc: Exception) -> Exception:
         """The error to raise when a lookup failed inside the mapping (rare paths only)."""
         if self._closed:
@@ -470,6 +579,7 @@ class CompiledList:
         start = self.layout.names
         end = start + self.layout.names_length
         rest = b""
+        # (the rules section follows the names; it is read by `text_rules`)
         chunk_size = 1 << 20
         while start < end:
             chunk = rest + self._mm[start : min(end, start + chunk_size)]
@@ -542,10 +652,10 @@ def _read_header(mm: mmap.mmap, path: Path) -> tuple[ListHeader, Layout]:
         header, layout = _header_from_json(raw, PREAMBLE.size + length)
     except (ValueError, TypeError, KeyError) as exc:
         raise CorruptListError(f"{path} has a corrupt header: {exc}.") from None
-    if header.format_version != FORMAT_VERSION:
+    if header.format_version not in READABLE_VERSIONS:
         raise UnsupportedListVersionError(
             f"{path} declares format version {header.format_version}; this Straja reads "
-            f"version {FORMAT_VERSION}."
+            f"versions {', '.join(map(str, READABLE_VERSIONS))}."
         )
     if layout.end != size:
         raise CorruptListError(
@@ -574,8 +684,22 @@ def _header_from_json(raw: dict[str, Any], header_end: int) -> tuple[ListHeader,
     tier = typed(raw, "tier", str)
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}")
+    version = typed(raw, "format_version", int)
+    newer: dict[str, Any] = {}
+    if version >= 2:
+        newer = {
+            "kind": typed(raw, "kind", str),
+            "exceptions": typed(raw, "exceptions", int),
+            "patterns": typed(raw, "patterns", int),
+            "not_dns": typed(raw, "not_dns", int),
+            "rpz_expressible": typed(raw, "rpz_expressible", bool),
+        }
+        if newer["kind"] not in KINDS:
+            raise ValueError(f"unknown list kind {newer['kind']!r}")
+    else:
+        newer = {"exceptions": -1}  # format 1 did not count them
     header = ListHeader(
-        format_version=typed(raw, "format_version", int),
+        format_version=version,
         list_id=typed(raw, "list_id", str),
         serial=typed(raw, "serial", int),
         tier=tier,
@@ -589,6 +713,7 @@ def _header_from_json(raw: dict[str, Any], header_end: int) -> tuple[ListHeader,
         skipped=typed(raw, "skipped", int),
         unsupported=typed(raw, "unsupported", int),
         source_format=typed(raw, "source_format", str),
+        **newer,
     )
     body = typed(raw, "layout", dict)
     if body.get("hash") != HASH_NAME:
@@ -596,9 +721,10 @@ def _header_from_json(raw: dict[str, Any], header_end: int) -> tuple[ListHeader,
     buckets = typed(body, "buckets", int)
     nodes = typed(body, "nodes", int)
     names_length = typed(body, "names_length", int)
-    if buckets < 1 or nodes < 0 or names_length < 0 or nodes >= 1 << 32:
+    rules_length = typed(body, "rules_length", int) if version >= 2 else 0
+    if buckets < 1 or nodes < 0 or names_length < 0 or rules_length < 0 or nodes >= 1 << 32:
         raise ValueError("the layout sizes are out of range")
     layout = Layout.after_header(
-        header_end, buckets, nodes, names_length, typed(body, "body_crc32", int)
+        header_end, buckets, nodes, names_length, typed(body, "body_crc32", int), rules_length
     )
     return header, layout

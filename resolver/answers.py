@@ -22,8 +22,9 @@ _RR = struct.Struct("!HHHIH")  # name pointer, type, class, ttl, rdlength
 class Sinkhole:
     """The addresses blocked A and AAAA queries point at, as rdata bytes."""
 
-    def __init__(self, ipv4: str, ipv6: str | None) -> None:
-        self.a = ipaddress.IPv4Address(ipv4).packed
+    def __init__(self, ipv4: str | None, ipv6: str | None) -> None:
+        # None: that type gets NODATA (a `$dnsrewrite` may give only one of the two)
+        self.a = ipaddress.IPv4Address(ipv4).packed if ipv4 else None
         self.aaaa = ipaddress.IPv6Address(ipv6).packed if ipv6 else None
 
 
@@ -32,11 +33,12 @@ def blocked_entry(
     action: int,
     ttl: int,
     sinkhole: Sinkhole,
-    ede_code: int,
+    ede_code: int | None,
     ede_text: str,
     now: int,
 ) -> Entry:
-    """The cache entry for a blocked query; its lifetime is the blocking TTL."""
+    """The cache entry for a blocked (or rewritten: `ede_code` None, no Extended DNS Error)
+    query; its lifetime is the blocking TTL."""
     rcode = wire.NOERROR
     rdata = None
     if action == SINKHOLE:
@@ -62,7 +64,8 @@ def blocked_entry(
         ttls = (ttl,)
         out += _RR.pack(0xC00C, query.qtype, wire.CLASS_IN, ttl, len(rdata)) + rdata
     if query.has_opt:
-        out += wire.opt_record(1232, query.do, 0, wire.ede_option(ede_code, ede_text))
+        ede = wire.ede_option(ede_code, ede_text) if ede_code is not None else b""
+        out += wire.opt_record(1232, query.do, 0, ede)
     return Entry.from_wire(bytes(out), 12 + len(query.question), offsets, ttls, now, ttl)
 
 
@@ -101,3 +104,10 @@ def any_entry(query: wire.Query, now: int) -> Entry:
         out += wire.opt_record(1232, query.do)
     return Entry.from_wire(bytes(out), 12 + len(query.question), offsets, (ANY_TTL,), now,
                            ANY_TTL)
+
+
+def rewritten_entry(query: wire.Query, action: int, ipv4: str | None, ipv6: str | None,
+                    ttl: int, now: int) -> Entry:
+    """The cache entry for a query a list's `$dnsrewrite` answers: the rcode `action`, or
+    (SINKHOLE) the rewrite's addresses; no Extended DNS Error, since nothing was blocked."""
+    return blocked_entry(query, action, ttl, Sinkhole(ipv4, ipv6), None, "", now)

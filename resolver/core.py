@@ -22,7 +22,7 @@ from blocklists.spec import ListSpec
 from resolver import counters as kinds
 from resolver import wire
 from resolver.access import AccessList
-from resolver.answers import Sinkhole, any_entry, blocked_entry, local_entry
+from resolver.answers import Sinkhole, any_entry, blocked_entry, local_entry, rewritten_entry
 from resolver.cache import AnswerCache, Entry, render
 from resolver.clientid import BadClientSubnet, client_identity
 from resolver.counters import Counters
@@ -446,8 +446,21 @@ class Resolver:
         if qname in self.canaries:
             block = Block("encrypted-dns-canary", "operator", NXDOMAIN_ACTION, 0)
         else:
-            block = group.policy.decide(wire.name_labels(qname))
+            policy = group.policy
+            labels = wire.name_labels(qname)
+            if policy.client_lists and policy.client_dependent(labels, query.qtype):
+                # A `$client` rule names this name (h/lists): decided for this client, and
+                # cached under a key of its own, never served to the group's others.
+                query.key += b"\x00" + host.encode()
+                block = policy.decide(labels, query.qtype, host)
+            else:
+                block = policy.decide(labels, query.qtype)
         if block is not None:
+            if block.rewrite is not None and block.rewrite.cname is not None:
+                # `$dnsrewrite` to a CNAME (h/lists): its target is resolved upstream, and
+                # checked by policy like any CNAME target in an answer.
+                query.rewrite = block.rewrite.cname
+                return query
             entry = self._block(query, block, group, now)
             counters.count(entry.box.kind)
             return self.fit(render(entry, data, query.qname, now), query, tcp)
@@ -502,13 +515,19 @@ class Resolver:
         action = block.action
         if action is None:
             action = group.action if group.action is not None else self.block_action
-        entry = blocked_entry(
-            query, action, self.block_ttl, self.sinkhole, block.ede, block.list_id, now
-        )
+        if block.rewrite is None:
+            entry = blocked_entry(
+                query, action, self.block_ttl, self.sinkhole, block.ede, block.list_id, now
+            )
+            entry.box = self.counters.box(
+                kinds.BLOCKED, entry.frame[1] & 0x0F, block.list_id, block.tier
+            )
+        else:  # a list's `$dnsrewrite`: counted as `rewritten`, not as a hit of the list
+            rewrite = block.rewrite
+            entry = rewritten_entry(query, rewrite.action, rewrite.ipv4, rewrite.ipv6,
+                                    self.block_ttl, now)
+            entry.box = self.counters.box(kinds.REWRITTEN, entry.frame[1] & 0x0F)
         entry.blocked_by = block.list_id
-        entry.box = self.counters.box(
-            kinds.BLOCKED, entry.frame[1] & 0x0F, block.list_id, block.tier
-        )
         self.cache.put(query.key, entry)
         return entry
 

@@ -24,6 +24,7 @@ class Decision:
     action: str | None = None  # the answer a blocked name gets
     action_from: str | None = None  # "entry", "list", "group" or "blocking.action"
     rewrite: str | None = None  # a safe-search target
+    dnsrewrite: str | None = None  # a list's `$dnsrewrite` answer, in words
     canary: bool = False
     local: str | None = None  # answered here: local_records, local_hosts, special-use...
     forwarded_to: list[str] = field(default_factory=list)  # a `forward:` rule's upstreams
@@ -33,9 +34,11 @@ class Decision:
 
 def decide(config: ServerConfig, opened: dict[str, CompiledList], name: str,
            client: str | None, at: datetime,
-           operator: OperatorState = NO_OPERATOR_STATE) -> Decision:
-    """The decision for `name` (normalised) asked by `client` (an IP, a MAC or None) at `at`,
-    with the published operator state as the resolver reads it."""
+           operator: OperatorState = NO_OPERATOR_STATE, qtype: int | None = 1) -> Decision:
+    """The decision for `name` (normalised) asked by `client` (an IP, a MAC or None) at `at`
+    with query type `qtype`, with the published operator state as the resolver reads it:
+    the very `Policy.decide` the resolver calls, so what this says is the answer Straja
+    sends."""
     table, _, _ = operator.build(config.groups, config.local,
                                  functools.partial(policy_factory, config.lists, opened), at, 0)
     group = table.default
@@ -58,7 +61,8 @@ def decide(config: ServerConfig, opened: dict[str, CompiledList], name: str,
         decision.action = "nxdomain"
         return decision
     labels = wire.name_labels(qname)
-    block = group.policy.decide(labels)
+    address = client if client and not (len(client) == 17 and client.count(":") == 5) else None
+    block = group.policy.decide(labels, qtype, address)
     if not group.paused:
         decision.override = _deciding_override(config, operator, labels, block, at)
     if block is None:
@@ -74,6 +78,17 @@ def decide(config: ServerConfig, opened: dict[str, CompiledList], name: str,
         decision.rewrite = wire.name_to_text(target) if target else None
         return decision
     decision.block = block
+    if block.rewrite is not None:
+        rw = block.rewrite
+        if rw.cname is not None:
+            decision.dnsrewrite = (f"CNAME {wire.name_to_text(rw.cname)}, resolved upstream "
+                                   "(the target is checked by policy too)")
+        elif rw.action == ACTION_CODES["sinkhole"]:
+            decision.dnsrewrite = "NOERROR with " + (
+                ", ".join(a for a in (rw.ipv4, rw.ipv6) if a) or "no records")
+        else:
+            decision.dnsrewrite = ACTION_NAMES[rw.action].upper()
+        return decision
     spec = next((s for s in config.lists if s.id == block.list_id), None)
     if block.action is not None and not (spec and spec.action and
                                          ACTION_CODES[spec.action] == block.action):

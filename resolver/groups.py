@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from blocklists.patterns import CLIENT_TAGS
 from resolver.policy import ACTION_CODES, Policy, paused_policy
 from resolver.prefixes import EMPTY_INDEX, PrefixIndex
 from resolver.settings import IPAddress, IPNetwork
@@ -179,6 +180,7 @@ class GroupSettings:
     action: Literal["sinkhole", "nxdomain", "nodata", "refused"] | None = None
     # A secret path for DoH clients of this group: https://HOST/dns-query/{doh_token}.
     doh_token: str | None = field(default=None, repr=False)
+    tags: list[str] = field(default_factory=list)  # AdGuard client tags, for `$ctag` rules
 
     def validate(self) -> None:
         if self.doh_token is not None and not re.match(r"^[A-Za-z0-9_-]{16,128}$",
@@ -188,6 +190,10 @@ class GroupSettings:
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$", self.name):
             raise ValueError(f"group name {self.name!r} must be letters, digits, ' ', '.', "
                              "'_' or '-'")
+        unknown = [tag for tag in self.tags if tag not in CLIENT_TAGS]
+        if unknown:
+            raise ValueError(f"group {self.name}: tags: {', '.join(unknown)} is not one of "
+                             f"AdGuard's client tags ({', '.join(sorted(CLIENT_TAGS))})")
 
 
 @dataclass
@@ -351,7 +357,7 @@ def _make_group(gs: GroupSettings, index: int, make_policy: PolicyFactory,
                 safe_search_map: Callable[[SafeSearchSettings], dict[bytes, bytes]],
                 now: datetime, generation: int) -> Group:
     windows = tuple(s.is_open(now) for s in gs.schedules)
-    group = Group(gs, index, make_policy(active_lists(gs, windows)), windows)
+    group = Group(gs, index, make_policy(active_lists(gs, windows)).with_tags(gs.tags), windows)
     group.action = ACTION_CODES[gs.action] if gs.action else None
     group.safe = safe_search_map(gs.safe_search) if gs.safe_search.enabled else {}
     group.retag(_tag(generation, index, 0))
@@ -382,7 +388,8 @@ def tick(table: GroupTable, make_policy: PolicyFactory, now: datetime) -> list[s
         if windows == group.open_windows:
             continue
         group.open_windows = windows
-        group.policy = make_policy(active_lists(group.settings, windows))
+        group.policy = make_policy(active_lists(group.settings, windows)).with_tags(
+            group.settings.tags)
         if group.paused:
             group.policy = paused_policy(group.policy)
         _next_epoch(group)

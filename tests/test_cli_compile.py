@@ -35,7 +35,7 @@ def test_compile_writes_a_list_and_prints_what_it_did(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Compiled 3 entries" in result.stdout
     assert "bytes per entry" in result.stdout
-    assert "Skipped 1 bad lines" in result.stdout
+    assert "and 1 bad lines" in result.stdout
     assert f"{source}: line 3: " in result.stderr
     assert "empty label" in result.stderr
     with CompiledList.open(output) as lst:
@@ -72,7 +72,7 @@ def test_many_bad_lines_are_summarised(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert result.stderr.count(": line ") == 10
     assert "and 15 more bad lines" in result.stderr
-    assert "Skipped 25 bad lines" in result.stdout
+    assert "and 25 bad lines" in result.stdout
 
 
 def test_missing_source_fails_with_a_sentence(tmp_path: Path) -> None:
@@ -123,3 +123,37 @@ def test_the_straja_command_compiles_from_a_pipe(tmp_path: Path) -> None:
     with CompiledList.open(output) as lst:
         assert lst.lookup(name_to_labels("x.piped.example")) is not None
         assert lst.lookup(name_to_labels("x.ok.piped.example")) is None
+
+
+def test_the_summary_shows_the_first_unsupported_rules_and_report_writes_all(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "filter.txt"
+    lines = ["! AdGuard-shaped", "||ads.example^", "@@||ok.ads.example^|", "||track", "##.ad",
+             "||x.example^$third-party"]
+    lines += [f"||c{i}.example^$client=laptop{i}" for i in range(15)]
+    source.write_text("\n".join(lines) + "\n")
+    report = tmp_path / "report.tsv"
+    result = compile_cli(source, *base_options(tmp_path / "out.sl", "adblock"),
+                         "--report", report)
+    assert result.exit_code == 0, result.output
+    assert ("1 entries, 1 exceptions, 1 pattern rules, 0 rules with modifiers; skipped 2 "
+            "not-DNS rules, 15 unsupported rules and 0 bad lines") in result.stdout.replace(
+                "\n  ", " ")
+    assert result.stderr.count("unsupported rule ||c") == 10
+    assert "line 7: unsupported rule ||c0.example^$client=laptop0" in result.stderr
+    assert "and 5 more unsupported rules" in result.stderr
+    rows = report.read_text().splitlines()
+    assert len(rows) == 16 and rows[-1].startswith("unsupported\t21\t")
+
+
+def test_an_allowlist_is_compiled_with_kind_allow(tmp_path: Path) -> None:
+    source = tmp_path / "allow.txt"
+    source.write_text("ok.example\n")
+    result = compile_cli(source, *base_options(tmp_path / "allow.sl"), "--kind", "allow")
+    assert result.exit_code == 0, result.output
+    with CompiledList.open(tmp_path / "allow.sl") as lst:
+        assert lst.header.kind == "allow" and lst.lookup(name_to_labels("ok.example")) is None
+    result = compile_cli(source, "--format", "domains", "--id", "a", "--serial", "1",
+                         "--tier", "mandatory", "--kind", "allow", "-o", tmp_path / "m.sl")
+    assert result.exit_code == 1 and "cannot be in the mandatory tier" in result.stderr

@@ -246,7 +246,7 @@ def test_header_carries_the_metadata(tmp_path: Path) -> None:
         "||one.example^\n||bad..example^\n||x.example^$third-party\n@@||ok.one.example^\n",
         list_id="hotline-1",
         serial=42,
-        tier="mandatory",
+        tier="family",
         category="csam",
         issued=1_700_000_000,
         expires=1_700_086_400,
@@ -256,12 +256,14 @@ def test_header_carries_the_metadata(tmp_path: Path) -> None:
         header = lst.header
     assert header.list_id == "hotline-1"
     assert header.serial == 42
-    assert header.tier == "mandatory"
+    assert header.tier == "family"
     assert header.category == "csam"
     assert (header.issued, header.expires) == (1_700_000_000, 1_700_086_400)
     assert header.canaries == ("canary.straja.test",)
     assert header.count == 3  # one.example, ok.one.example, the canary
-    assert (header.skipped, header.unsupported) == (1, 1)
+    assert (header.skipped, header.unsupported, header.not_dns) == (1, 0, 1)
+    assert (header.kind, header.exceptions, header.patterns) == ("block", 1, 0)
+    assert header.rpz_expressible
     assert header.source_format == "adblock"
     assert header.hashed is False
     assert len(header.salt) == 16

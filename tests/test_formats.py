@@ -218,23 +218,144 @@ def test_adblock_blocks_and_exceptions() -> None:
     "line",
     [
         "||ads.example.com^$third-party",
-        "||ads.example.com^$important",
+        "||ads.example.com^$script,image",
         "example.com##.banner",
         "##.ad-box",
         "#@#.ad-box",
+        "example.com#$#.ad { display: none }",
         "||example.com/ads/*",
         "||example.com/banner^",
         "|https://example.com/ad.js",
-        "/banner[0-9]+/",
-        "example.com",
-        "||ads*.example.com^",
         "||example.com:8080^",
     ],
 )
-def test_adblock_cosmetic_and_url_rules_are_unsupported_not_fatal(line: str) -> None:
+def test_browser_only_rules_are_counted_as_not_dns_rules(line: str) -> None:
     rules, report = parse("adblock", line + "\n||kept.example^\n")
     assert rules == [("kept.example", BLOCK_WITH_SUBDOMAINS)]
-    assert (report.unsupported, report.skipped) == (1, 0)
+    assert (report.not_dns, report.unsupported, report.skipped) == (1, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        # AdGuard Home's documented forms; `^` is the end of a host name.
+        ("||example.org^", ("example.org", BLOCK_WITH_SUBDOMAINS)),
+        ("||example.org^|", ("example.org", BLOCK_WITH_SUBDOMAINS)),
+        ("|example.org^", ("example.org", EXACT_BLOCK)),
+        ("|example.org^|", ("example.org", EXACT_BLOCK)),
+        ("example.org", ("example.org", EXACT_BLOCK)),
+        ("||*.example.org^", ("example.org", SUBTREE_BLOCK)),
+        (".example.org^", ("example.org", SUBTREE_BLOCK)),
+        ("@@||example.org^|", ("example.org", ALLOW_WITH_SUBDOMAINS)),
+        ("@@|example.org^|", ("example.org", EXACT_ALLOW)),
+        ("@@||*.example.org^", ("example.org", SUBTREE_ALLOW)),
+        ("0.0.0.0 example.org", ("example.org", EXACT_BLOCK)),
+    ],
+)
+def test_adblock_domain_forms_go_to_the_trie(line: str, rule: Rule) -> None:
+    rules, report = parse("adblock", line + "\n")
+    assert rules == [rule]
+    assert report.text_rules == [] and report.unsupported == 0
+    assert report.exceptions == (1 if line.startswith("@@") else 0)
+
+
+@pytest.mark.parametrize(
+    ("line", "listed", "not_listed"),
+    [
+        ("||example", ["example.org", "sub.example.com", "examples.net"], ["notexample.org"]),
+        ("||example.", ["example.org", "a.example.co.uk"], ["examples.org", "myexample.org"]),
+        ("||ad*.example.org^", ["ad1.example.org", "x.ads.example.org"], ["example.org"]),
+        ("*banner*", ["banner.example", "x.mybanners.net"], ["ban.example"]),
+        ("/^ad[0-9]+\\./", ["ad12.example.org"], ["ads.example.org", "x.ad1.example"]),
+        ("example.org^", ["example.org", "badexample.org"], ["example.org.net"]),
+        ("@@||example", ["example.org"], ["other.org"]),
+    ],
+)
+def test_adblock_patterns_become_text_rules(line: str, listed: list[str],
+                                            not_listed: list[str]) -> None:
+    from blocklists.patterns import RuleSet
+
+    rules, report = parse("adblock", line + "\n")
+    assert rules == [] and len(report.text_rules) == 1 and report.patterns == 1
+    text_rule = report.text_rules[0]
+    assert (text_rule.text, text_rule.line) == (line, 1)
+    assert text_rule.exception == line.startswith("@@")
+    matcher = RuleSet.from_rules(report.text_rules)
+    assert [name for name in listed if matcher.matches(name)] == listed
+    assert [name for name in not_listed if matcher.matches(name)] == []
+
+
+def test_adblock_modifiers_keep_the_rule_and_its_meaning() -> None:
+    from blocklists.patterns import RuleSet
+
+    rules, report = parse(
+        "adblock",
+        "||important.example^$important\n||typed.example^$dnstype=AAAA\n"
+        "||other.example^$denyallow=ok.other.example\n||all.example^$denyallow=fine.all.example\n"
+        "||gone.example^$badfilter\n",
+    )
+    assert rules == []
+    by_line = {rule.line: rule for rule in report.text_rules}
+    assert by_line[1].important and by_line[1].target == ("important.example",
+                                                          BLOCK_WITH_SUBDOMAINS)
+    assert by_line[2].dnstype == ("AAAA",)
+    assert by_line[5].badfilter and by_line[5].key == "||gone.example^"
+    matcher = RuleSet.from_rules(report.text_rules)
+    assert [r.line for r in matcher.matches("typed.example", "AAAA")] == [2]
+    assert matcher.matches("typed.example", "A") == []
+    assert [r.line for r in matcher.matches("all.example", "A")] == [4]
+    assert matcher.matches("fine.all.example", "A") == []
+    assert matcher.matches("gone.example", "A") == []  # a cancellation matches nothing
+
+
+def test_adblock_rules_not_enforced_yet_are_listed_with_their_lines() -> None:
+    _, report = parse(
+        "adblock",
+        "||a.example^\n||b.example^$client=laptop\n||c.example^$nonsense\n"
+        "1.2.3.4 rewritten.example\n",
+    )
+    assert report.unsupported == 2
+    assert [(u.line, u.text) for u in report.unsupported_lines] == [
+        (2, "||b.example^$client=laptop"),
+        (3, "||c.example^$nonsense"),
+    ]
+    # a hosts line with a real address is a rewrite, as AdGuard Home reads it
+    assert [(r.line, r.rewrite) for r in report.text_rules] == [(4, "A:1.2.3.4")]
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [("NXDOMAIN", "NXDOMAIN"), ("REFUSED", "REFUSED"), ("NOERROR", "NODATA"),
+     ("NOERROR;A;192.0.2.7", "A:192.0.2.7"), ("NOERROR;AAAA;2001:db8::7", "AAAA:2001:db8::7"),
+     ("192.0.2.8", "A:192.0.2.8"), ("2001:db8::8", "AAAA:2001:db8::8"),
+     ("NOERROR;CNAME;Safe.Example.", "CNAME:safe.example"), ("safe.example", "CNAME:safe.example")],
+)
+def test_dnsrewrite_values(value: str, stored: str) -> None:
+    _, report = parse("adblock", f"||rewrite.example^$dnsrewrite={value}\n")
+    assert [r.rewrite for r in report.text_rules] == [stored]
+
+
+def test_ctag_takes_adguards_vocabulary_only() -> None:
+    _, report = parse("adblock", "||a.example^$ctag=device_pc|~user_child\n"
+                                 "||b.example^$ctag=my_laptop\n")
+    assert [r.ctag for r in report.text_rules] == [("device_pc", "~user_child")]
+    assert report.bad_lines[0].line == 2 and "my_laptop" in report.bad_lines[0].reason
+
+
+def test_wildcard_format_means_the_name_and_its_subdomains() -> None:
+    rules, report = parse("wildcard", "# HaGeZi wildcard asterisk\n*.ads.example\nexact.example\n")
+    assert rules == [("ads.example", BLOCK_WITH_SUBDOMAINS), ("exact.example", EXACT_BLOCK)]
+    assert report.skipped == 0
+
+
+def test_rpz_with_an_apex_soa_and_ns_but_no_origin_has_no_bad_lines() -> None:
+    rules, report = parse(
+        "rpz",
+        "$TTL 300\n@ SOA localhost. root.localhost. 1 43200 3600 86400 300\n"
+        "  NS  localhost.\nads.example CNAME .\n*.ads.example CNAME .\n",
+    )
+    assert [name for name, _ in rules] == ["ads.example", "ads.example"]
+    assert (report.skipped, report.unsupported) == (0, 0)
 
 
 def test_adblock_invalid_domain_is_a_bad_line() -> None:

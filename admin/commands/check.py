@@ -12,6 +12,7 @@ from admin.commands.common import config_option, load_or_exit
 from blocklists.errors import InvalidNameError
 from blocklists.names import normalise_name
 from resolver.groups import parse_at
+from resolver.policy import QTYPE_NAMES
 
 
 @click.command("check")
@@ -20,7 +21,10 @@ from resolver.groups import parse_at
 @click.option("--client", help="The client's IP or MAC address (default: a client in no group).")
 @click.option("--at", "at_text", metavar="TIME",
               help="When, e.g. 2026-11-23T09:30 (in the config's timezone; default: now).")
-def check(name: str, config_path: str, client: str | None, at_text: str | None) -> None:
+@click.option("--type", "qtype_text", default="A", show_default=True, metavar="TYPE",
+              help="The query type asked (rules with $dnstype= depend on it).")
+def check(name: str, config_path: str, client: str | None, at_text: str | None,
+          qtype_text: str) -> None:
     """Say which lists match NAME, which entry and tier, and what answer a client gets:
     group, open schedule window, list, tier and action.
 
@@ -37,26 +41,15 @@ def check(name: str, config_path: str, client: str | None, at_text: str | None) 
     except InvalidNameError as exc:
         click.echo(f"straja: {exc}", err=True)
         sys.exit(1)
-    result = check_name(config, normal, client, at)
+    qtype = _qtype(qtype_text)
+    result = check_name(config, normal, client, at, qtype)
     click.echo(f"{result.name}:")
-    for m in result.lists:
-        where = f"{m.list_id} [{m.tier}" + (f", serial {m.serial}]" if m.serial is not None
-                                             else "]")
-        if m.state == "inactive":
-            click.echo(f"  {where}: no active version")
-        elif m.state == "unreadable":
-            click.echo(f"  {where}: cannot be read: {m.error}")
-        elif m.state == "none":
-            click.echo(f"  {where}: no match")
-        elif m.state == "allow":
-            click.echo(f"  {where}: exception {m.entry}")
-        else:
-            click.echo(f"  {where}: blocks, entry {m.entry}"
-                       + (f" (entry action {m.action})" if m.action else ""))
+    for line in result.list_lines:
+        click.echo(f"  {line}")
     if result.local_allow:
         click.echo("  local.allow: allows (beats operator and family lists, never mandatory)")
     if result.local_deny:
-        click.echo("  local.deny: blocks (as an operator list)")
+        click.echo("  local.deny: blocks (before the operator and family lists)")
     tz = result.at.tzinfo
     for kind, overridden, expires in result.overrides:
         click.echo(f"  override {kind} {overridden}{_until(expires, tz)}: "
@@ -72,6 +65,9 @@ def check(name: str, config_path: str, client: str | None, at_text: str | None) 
         whom = "every group" if decision.pause.group is None else f"group {decision.pause.group}"
         click.echo(f"  paused ({whom}){_until(decision.pause.until, tz)}: operator and family "
                    "tiers and local.deny are off; mandatory lists still block")
+    block = decision.block
+    if block is not None and block.rule is not None and decision.dnsrewrite is None:
+        click.echo(f"  decided by {block.list_id} line {block.rule.line}: {block.rule.text}")
     click.echo(f"answer: {result.answer}")
     sys.exit(3 if result.blocked else 0)
 
@@ -81,3 +77,15 @@ def _until(expires: float | None, tz: tzinfo | None) -> str:
         return ""
     moment = datetime.fromtimestamp(expires, tz).astimezone(tz)
     return f" until {moment.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+
+
+def _qtype(text: str) -> int:
+    """The number of a query type name (A, AAAA, TYPE65...)."""
+    names = {name: number for number, name in QTYPE_NAMES.items()}
+    upper = text.upper()
+    if upper in names:
+        return names[upper]
+    if upper.startswith("TYPE") and upper[4:].isdigit():
+        return int(upper[4:])
+    click.echo(f"straja: --type: unknown query type {text!r}", err=True)
+    sys.exit(1)

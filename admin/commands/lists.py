@@ -5,15 +5,18 @@ from __future__ import annotations
 import io
 import sys
 import time
+from typing import Any
 
 import click
 
+from admin.commands.lists_catalog import catalog
 from admin.commands.lists_sign import sign, verify
 from admin.config import parse_duration
 from blocklists.compiled import CompileResult, ListMetadata, compile_source
 from blocklists.errors import ListError
 from blocklists.formats import FORMATS
-from blocklists.trie import TIERS
+from blocklists.summary import compile_summary, summary_details, summary_line, write_report
+from blocklists.trie import KINDS, TIERS
 
 
 @click.group()
@@ -23,9 +26,32 @@ def lists() -> None:
 
 lists.add_command(sign)
 lists.add_command(verify)
+lists.add_command(catalog)
 
 
 MAX_BAD_LINES_SHOWN = 10
+
+# One table of every format's semantics (docs/lists.md carries the same one).
+FORMAT_TABLE = """\b
+Formats (what one line means):
+  domains   example.org        example.org and its subdomains
+            *.example.org      its subdomains only
+  wildcard  *.example.org      example.org and its subdomains (Blocky, HaGeZi)
+            example.org        example.org only
+  hosts     0.0.0.0 example.org  example.org only (also 127.0.0.1, ::, ::1)
+            192.0.2.7 printer.lan  a rewrite (lists[].allow_rewrites: true)
+  adblock   ||example.org^     example.org and its subdomains (also ||d^|)
+            |example.org^      example.org only (also |d^|, and a plain d line)
+            ||*.example.org^   its subdomains only (also .example.org^)
+            ||example          a pattern: any name with a label starting 'example'
+            ||example.         a pattern: example under any TLD
+            ||ad*.example^     a glob; /^ad[0-9]+\\./ a regular expression
+            @@||example.org^   an exception (for every operator/family list)
+            modifiers: $important, $badfilter, $dnstype=AAAA, $denyallow=a.example,
+            $client=192.168.1.0/24, $ctag=user_child, $dnsrewrite=NXDOMAIN|1.2.3.4|...
+  rpz       bad.example CNAME .     bad.example only (NXDOMAIN)
+            *.bad.example CNAME .   its subdomains only; rpz-passthru. an exception
+"""
 
 
 @click.command("compile")
@@ -40,6 +66,10 @@ MAX_BAD_LINES_SHOWN = 10
 @click.option("--expires", metavar="DURATION", default=None, help="Valid for, e.g. 30d or 12h.")
 @click.option("--canary", "canaries", multiple=True, metavar="NAME", help="A test name to block.")
 @click.option("--hashed", is_flag=True, help="Store keyed hashes only, no domain names.")
+@click.option("--kind", type=click.Choice(KINDS), default="block", show_default=True,
+              help="allow: every entry is an exception for the operator and family lists.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
+              help="Write every unsupported rule and bad line, with its line, to this file.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True)
 def compile_list(
     source: str,
@@ -51,6 +81,8 @@ def compile_list(
     expires: str | None,
     canaries: tuple[str, ...],
     hashed: bool,
+    kind: str,
+    report_path: str | None,
     output: str,
 ) -> None:
     """Compile the list SOURCE (a file, or - for stdin) into a compiled list file."""
@@ -72,46 +104,76 @@ def compile_list(
         expires=None if valid_for is None else issued + int(valid_for),
         canaries=canaries,
         hashed=hashed,
+        kind=kind,
     )
+    bar = LineBar()
     try:
         if source == "-":
             stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="replace")
             try:
-                result = compile_source(stdin, fmt, output, metadata)
+                result = compile_source(stdin, fmt, output, metadata, progress=bar.progress)
             finally:
                 stdin.detach()  # leave sys.stdin open
         else:
-            result = compile_source(source, fmt, output, metadata)
+            result = compile_source(source, fmt, output, metadata, progress=bar.progress)
     except ListError as exc:
+        bar.close()
         click.echo(f"straja: {exc}", err=True)
         sys.exit(1)
+    bar.close()
+    if report_path is not None and result.report is not None:
+        write_report(report_path, result.report)
     _print_compile_result(result, "stdin" if source == "-" else source)
+
+
+compile_list.help = (compile_list.help or "") + "\n\n" + FORMAT_TABLE
+
+
+class LineBar:
+    """A progress bar on stderr, shown only once a compile has run for over a second."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.bar: Any = None
+        self.done = 0
+
+    def progress(self, lines: int) -> None:
+        if self.bar is None:
+            if time.monotonic() - self.started < 1.0:
+                return
+            self.bar = click.progressbar(length=0, label="compiling (lines read)",
+                                         file=sys.stderr, show_pos=True)
+            self.bar.__enter__()
+        self.bar.update(lines - self.done)
+        self.done = lines
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
 
 
 def _print_compile_result(result: CompileResult, source: str) -> None:
     header = result.header
     report = result.report
-    if report is not None:
-        for bad in report.bad_lines[:MAX_BAD_LINES_SHOWN]:
-            click.echo(f"{source}: {bad}", err=True)
-        if report.skipped > MAX_BAD_LINES_SHOWN:
-            click.echo(
-                f"{source}: ... and {report.skipped - MAX_BAD_LINES_SHOWN} more bad lines",
-                err=True,
-            )
     click.echo(
         f"Compiled {header.count:,} entries ({result.nodes:,} trie nodes) from {source} "
-        f"({header.source_format}) into {result.path}."
+        f"({header.source_format}{', allowlist' if header.kind == 'allow' else ''}) "
+        f"into {result.path}."
     )
     kind = "hashed, no names" if header.hashed else "public, with names"
     click.echo(
         f"  {result.size:,} bytes, {result.bytes_per_entry:.1f} bytes per entry ({kind}), "
         f"in {result.seconds:.2f} s."
     )
-    click.echo(
-        f"  Skipped {header.skipped:,} bad lines; {header.unsupported:,} unsupported rules ignored."
-    )
-    if header.count == 0:
+    if report is not None:
+        summary = compile_summary(report)
+        click.echo(f"  {summary_line(summary)}.")
+        for line in summary_details(summary):
+            click.echo(f"{source}: {line}", err=True)
+    if not header.rpz_expressible:
+        click.echo("  Not expressible as RPZ (it has pattern or $dnstype rules).")
+    if header.count == 0 and not header.patterns:
         click.echo("straja: warning: the compiled list is empty.", err=True)
 
 

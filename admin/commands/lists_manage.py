@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -14,7 +15,10 @@ from admin.commands.common import config_option, load_or_exit, when
 from blocklists.errors import ListError
 from blocklists.spec import ListSpec
 from blocklists.store import ListStore, clock_is_sane
+from blocklists.summary import summary_details, summary_line
 from blocklists.trie import CompiledList
+
+SHOWN_CANCELLATIONS = 10
 
 
 @click.command("update")
@@ -48,6 +52,11 @@ def update(config_path: str, only: tuple[str, ...]) -> None:
         finally:
             bar.close()
         click.echo(f"{spec.id}: {result.message}")
+        summary = store.status(spec.id).get("summary")
+        if result.changed and summary:
+            click.echo(f"  {summary_line(summary)}")
+            for line in summary_details(summary):
+                click.echo(f"  {line}", err=True)
     sys.exit(1 if failed else 0)
 
 
@@ -113,9 +122,7 @@ def _is_compiled(path: Path) -> bool:
 
 
 def _as_compiled(spec: ListSpec) -> ListSpec:
-    return ListSpec(id=spec.id, source=spec.source, tier=spec.tier, format="compiled",
-                    keys=spec.keys, refresh=spec.refresh, action=spec.action,
-                    signed=spec.signed, category=spec.category)
+    return dataclasses.replace(spec, format="compiled")
 
 
 @click.command("status")
@@ -145,6 +152,9 @@ def status(config_path: str) -> None:
         click.echo(f"  issued      {when(st.get('issued'))}")
         click.echo(f"  expires     {when(expires) if expires else 'never'}")
         click.echo(f"  entries     {st.get('entries', '-')}")
+        if active:
+            for line in _rule_lines(store, spec, st):
+                click.echo(line)
         click.echo(f"  last check  {when(st.get('last_check'))}")
         refusal = st.get("last_refusal")
         if refusal:
@@ -154,3 +164,30 @@ def status(config_path: str) -> None:
         if error:
             click.echo(f"  last error  {when(error.get('time'))}: {error.get('reason')}")
     sys.exit(2 if problems else 0)
+
+
+def _rule_lines(store: ListStore, spec: ListSpec, st: dict[str, object]) -> list[str]:
+    """The kind, the last compile's summary, RPZ export and `$badfilter` cancellations."""
+    lines = []
+    summary = st.get("summary")
+    if isinstance(summary, dict):
+        lines.append(f"  rules       {summary_line(summary)}")
+        lines += [f"              {line}" for line in summary_details(summary)]
+    try:
+        with CompiledList.open(store.active_path(spec.id)) as lst:
+            header = lst.header
+            if header.kind == "allow":
+                lines.append("  kind        allow (unblocks the operator and family lists)")
+            rpz = "yes" if header.rpz_expressible else "no (patterns or $dnstype)"
+            lines.append(f"  rpz export  {rpz}")
+            cancels = [rule for rule in lst.text_rules.rules if rule.badfilter] \
+                if lst.layout.rules_length else []
+    except ListError as exc:
+        return [*lines, f"  unreadable  {exc}"]
+    for rule in cancels[:SHOWN_CANCELLATIONS]:
+        lines.append(f"  cancels     {rule.key} (line {rule.line}: {rule.text}), in every "
+                     "operator and family list of the groups using this list")
+    if len(cancels) > SHOWN_CANCELLATIONS:
+        more = len(cancels) - SHOWN_CANCELLATIONS
+        lines.append(f"              ... and {more} more $badfilter rules")
+    return lines
