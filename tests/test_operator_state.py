@@ -73,6 +73,9 @@ def lists(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def _start(straja_factory, unbound, lists, **extra):  # type: ignore[no-untyped-def]
     specs, files = lists
+    # These tests write the published files themselves, as the store would; with the admin
+    # side on, its store would publish its own (empty) state over them at start.
+    extra.setdefault("admin", {"enabled": False})
     s = straja_factory({"upstreams": [unbound.address], "lists": specs, **extra}, start=False)
     s.write_config()
     for path in files.values():
