@@ -8,8 +8,9 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from admin import stats
+from admin import sdnotify, stats
 from admin.config import Config, ConfigError, load_config
+from admin.heartbeat import Heartbeat, ServiceNotifier, probe_targets
 from admin.logs import setup_logging
 from admin.refresher import Refresher
 from blocklists.errors import ListError
@@ -59,6 +60,12 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
 
     async def reload() -> None:
         try:
+            await apply_reload()
+        finally:
+            sdnotify.ready()  # the reload is over, applied or refused
+
+    async def apply_reload() -> None:
+        try:
             new = load_config(config.source)
         except ConfigError as exc:
             log.error("reload refused, the running config stays: %s", exc)
@@ -72,6 +79,7 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
         log.info("config reloaded from %s", new.source)
 
     def on_hup() -> None:
+        sdnotify.reloading()
         task = loop.create_task(reload())
         reloads.add(task)
         task.add_done_callback(reloads.discard)
@@ -82,8 +90,14 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
     log.info("ready, upstreams %s", ", ".join(str(u) for u in config.upstreams))
     if control:  # one process does it all; under the supervisor the control process does
         stop_page = await start_stop_page(server, config, reuse_port)
+    notifier = loop.create_task(
+        ServiceNotifier(Heartbeat(lambda: probe_targets(server.bound)), "serving DNS").run()
+    ) if control else None
     await stop.wait()
+    sdnotify.stopping()
     log.info("shutting down")
+    if notifier is not None:
+        notifier.cancel()
     if refresh_task is not None:
         refresh_task.cancel()
     if stop_page is not None:

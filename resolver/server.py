@@ -8,7 +8,7 @@ import socket
 import struct
 from collections.abc import Callable
 
-from resolver import wire
+from resolver import activation, wire
 from resolver.core import Resolver, ServerConfig
 from resolver.lists import ListWatcher
 from resolver.settings import HostPort
@@ -125,11 +125,15 @@ class Listener:
         reuse_port: bool,
     ) -> None:
         loop = asyncio.get_running_loop()
-        udp_sock = bind_socket(self.address, socket.SOCK_DGRAM, reuse_port)
+        udp_sock = activation.claim(self.address, socket.SOCK_DGRAM) or bind_socket(
+            self.address, socket.SOCK_DGRAM, reuse_port
+        )
         port = udp_sock.getsockname()[1]
         self.bound = HostPort(self.address.host, port)
         try:
-            tcp_sock = bind_socket(self.bound, socket.SOCK_STREAM, reuse_port)
+            tcp_sock = activation.claim(self.bound, socket.SOCK_STREAM) or bind_socket(
+                self.bound, socket.SOCK_STREAM, reuse_port
+            )
         except OSError:
             udp_sock.close()
             raise
