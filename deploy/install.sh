@@ -5,6 +5,8 @@
 #   sudo deploy/install.sh --wheel FILE.whl     install that wheel instead of building one
 #   sudo deploy/install.sh --wheelhouse DIR     offline: every wheel from DIR, no package index
 #   sudo deploy/install.sh --no-start           install, but leave the service stopped
+#   sudo deploy/install.sh --system-site-packages  use the distribution's Python packages
+#                                               where new enough (armv7: see docs/install.md)
 #   sudo deploy/install.sh --uninstall          remove the program and units; keep config and state
 #   sudo deploy/install.sh --uninstall --purge  also remove /etc/straja, /var/lib/straja, the user
 #
@@ -29,6 +31,7 @@ purge=0
 start=1
 wheel=""
 wheelhouse=""
+site_packages=""
 
 say() { printf 'straja-install: %s\n' "$*"; }
 die() { printf 'straja-install: %s\n' "$*" >&2; exit 1; }
@@ -38,9 +41,10 @@ while [ $# -gt 0 ]; do
     --uninstall) action=uninstall ;;
     --purge) purge=1 ;;
     --no-start) start=0 ;;
+    --system-site-packages) site_packages=--system-site-packages ;;
     --wheel) [ $# -ge 2 ] || die "--wheel needs a file"; wheel=$2; shift ;;
     --wheelhouse) [ $# -ge 2 ] || die "--wheelhouse needs a folder"; wheelhouse=$2; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
   shift
@@ -111,14 +115,16 @@ install_venv() {
     rm -rf "$PREFIX"
   fi
   if [ ! -x "$PREFIX/bin/python" ]; then
-    "$PYTHON" -m venv "$PREFIX"
+    "$PYTHON" -m venv $site_packages "$PREFIX"
     say "created the virtualenv $PREFIX"
   fi
   if [ -n "$wheelhouse" ]; then
     set -- --no-index --find-links "$wheelhouse"
   else
     set --
-    "$PREFIX/bin/pip" install -q --upgrade pip setuptools wheel
+    if [ -z "$site_packages" ]; then
+      "$PREFIX/bin/pip" install -q --upgrade pip setuptools wheel
+    fi
   fi
   # The wheel is built from the checkout, or given, or found in the wheelhouse.
   if [ -z "$wheel" ] && [ -n "$wheelhouse" ] && [ ! -f "$SOURCE/pyproject.toml" ]; then
