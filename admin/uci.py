@@ -240,9 +240,8 @@ def translate(
         dns["listen"] = [f"127.0.0.1:{port}", f"[::1]:{port}"]
         access["trusted_forwarders"] = ["127.0.0.1", "::1"]
     else:
-        if opt["port"] not in (None, 53):
-            raise UciError(f"{source}:{main.options['port'][1]}: port is only for "
-                           "dnsmasq_mode forward; replace mode answers on port 53")
+        # `port` is forward mode's loopback port; replace mode answers on 53, so a port
+        # left from forward mode (the shipped file sets one) does not stop a switch.
         dns["listen"] = [f"{_bracket(a)}:53" for a in ["127.0.0.1", "::1", *lan4, *lan6]]
     config["dns"] = dns
 
