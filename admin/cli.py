@@ -60,3 +60,6 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="straja")
 def main() -> None:
     """Straja: a DNS filtering appliance."""
+    from admin import importtrace
+
+    importtrace.install()  # STRAJA_IMPORT_TRACE only (scripts/openwrt-deps)

@@ -12,8 +12,10 @@ import os
 import signal
 import time
 
+from admin import sdnotify
 from admin.config import Config, ConfigError, load_config
 from admin.control import run_control_process
+from admin.heartbeat import Heartbeat, ServiceNotifier, probe_targets, worker_counts
 from admin.worker import run_worker
 
 log = logging.getLogger("straja.supervisor")
@@ -34,6 +36,7 @@ class Supervisor:
     def spawn(self, index: int) -> None:
         pid = os.fork()
         if pid == 0:  # the worker
+            sdnotify.forget()  # NotifyAccess=main: only the supervisor speaks for the service
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGHUP, signal.SIG_DFL)
             code = 1
@@ -58,7 +61,10 @@ class Supervisor:
         for index in range(self.config.dns.workers):
             self.spawn(index)
         self.spawn(CONTROL_PROCESS)
+        notifier = self._notifier()
         while self.children:
+            if not self.stopping:
+                notifier.poll()
             if self.reload_wanted:
                 self.reload_wanted = False
                 self._reload()
@@ -86,7 +92,16 @@ class Supervisor:
                 self.spawn(index)
         return 0
 
+    def _notifier(self) -> ServiceNotifier:
+        """READY and WATCHDOG once every worker has answered DNS (see admin.heartbeat)."""
+        workers = self.config.dns.workers
+        counts = worker_counts(self.config.state_path, workers)
+        heartbeat = Heartbeat(lambda: probe_targets(self.config.dns.listen), counts, workers)
+        return ServiceNotifier(heartbeat, f"serving DNS with {workers} workers")
+
     def _on_stop(self, signum: int, frame: object) -> None:
+        if not self.stopping:
+            sdnotify.stopping()
         self.stopping = True
         for pid in list(self.children):
             try:
@@ -98,6 +113,13 @@ class Supervisor:
         self.reload_wanted = True
 
     def _reload(self) -> None:
+        sdnotify.reloading()
+        try:
+            self._forward_reload()
+        finally:
+            sdnotify.ready()
+
+    def _forward_reload(self) -> None:
         try:
             new = load_config(self.config.source)
         except ConfigError as exc:

@@ -8,9 +8,10 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from admin import stats
+from admin import sdnotify, stats
 from admin.alerts import Alerts
 from admin.config import Config, ConfigError, load_config
+from admin.heartbeat import Heartbeat, ServiceNotifier, probe_targets
 from admin.logs import setup_logging
 from admin.refresher import Refresher
 from blocklists.errors import ListError
@@ -63,6 +64,12 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
 
     async def reload() -> None:
         try:
+            await apply_reload()
+        finally:
+            sdnotify.ready()  # the reload is over, applied or refused
+
+    async def apply_reload() -> None:
+        try:
             new = load_config(config.source)
         except ConfigError as exc:
             log.error("reload refused, the running config stays: %s", exc)
@@ -80,6 +87,7 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
         log.info("config reloaded from %s", new.source)
 
     def on_hup() -> None:
+        sdnotify.reloading()
         task = loop.create_task(reload())
         reloads.add(task)
         task.add_done_callback(reloads.discard)
@@ -94,10 +102,16 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
         stop_page = await start_stop_page(server, config, reuse_port)
         doh = await start_doh(server, config, reuse_port)
         admin_ui = await start_admin(config)
+    notifier = loop.create_task(
+        ServiceNotifier(Heartbeat(lambda: probe_targets(server.bound)), "serving DNS").run()
+    ) if control else None
     await stop.wait()
+    sdnotify.stopping()
     log.info("shutting down")
     if admin_ui is not None:
         await admin_ui.stop()
+    if notifier is not None:
+        notifier.cancel()
     if refresh_task is not None:
         refresh_task.cancel()
     if alerts_task is not None:

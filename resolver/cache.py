@@ -11,6 +11,7 @@ still be given when every upstream fails.
 from __future__ import annotations
 
 import struct
+import sys
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,11 +21,6 @@ from resolver.counters import CACHED, Box
 _U32 = struct.Struct("!I")
 _FIELD = struct.Struct("=HI")
 
-# What an entry costs beyond the bytes of its answer, TTL fields and key: the Entry object,
-# its `expires` int, the three bytes objects' headers, its dict slot and deque pointer.
-# Measured with tracemalloc on 100k A answers (see tests/test_cache.py), so that
-# `cache.max_bytes` bounds real memory.
-ENTRY_OVERHEAD = 290
 
 UNCOUNTED = Box((CACHED, 0, None))  # the box of entries made outside a resolver (tests)
 
@@ -77,6 +73,29 @@ class Entry:
     def size(self) -> int:
         """What the entry costs in memory, in bytes (its frame never changes length)."""
         return len(self.frame) + len(self.ttl_fields) + len(self.key) + ENTRY_OVERHEAD
+
+
+def _entry_overhead() -> int:
+    """What an entry costs beyond the bytes of its answer, TTL fields and key: the Entry
+    object, its `expires` int, the three bytes objects' headers (with pymalloc's rounding),
+    its dict slot and deque pointer. Taken from this interpreter's own object sizes, so
+    `cache.max_bytes` bounds real memory on 32-bit and 64-bit builds alike (about 290 bytes
+    on x86-64, 150 on armv7); tests/test_cache.py checks it against tracemalloc.
+    """
+    pointer = struct.calcsize("P")
+    align = 2 * pointer  # pymalloc's alignment: 16 bytes on 64-bit, 8 on 32-bit
+
+    def allocated(size: int) -> int:
+        return -(-size // align) * align
+
+    entry = allocated(sys.getsizeof(Entry(b"", 0, b"", 0)))
+    expires = allocated(sys.getsizeof(10**6))  # a monotonic second
+    headers = 3 * (sys.getsizeof(b"") + align // 2)  # half an alignment lost on average
+    dict_slot = (3 * pointer + 4) * 5 // 4  # hash, key, value and an index, partly filled
+    return entry + expires + headers + dict_slot + pointer
+
+
+ENTRY_OVERHEAD = _entry_overhead()
 
 
 class AnswerCache:

@@ -9,7 +9,7 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from resolver import wire
+from resolver import activation, wire
 from resolver.core import Resolver, ServerConfig
 from resolver.lists import ListWatcher
 from resolver.settings import DnsSettings, HostPort
@@ -165,11 +165,15 @@ class Listener:
         reuse_port: bool,
     ) -> None:
         loop = asyncio.get_running_loop()
-        udp_sock = bind_socket(self.address, socket.SOCK_DGRAM, reuse_port)
+        udp_sock = activation.claim(self.address, socket.SOCK_DGRAM) or bind_socket(
+            self.address, socket.SOCK_DGRAM, reuse_port
+        )
         port = udp_sock.getsockname()[1]
         self.bound = HostPort(self.address.host, port)
         try:
-            tcp_sock = bind_socket(self.bound, socket.SOCK_STREAM, reuse_port)
+            tcp_sock = activation.claim(self.bound, socket.SOCK_STREAM) or bind_socket(
+                self.bound, socket.SOCK_STREAM, reuse_port
+            )
         except OSError:
             udp_sock.close()
             raise

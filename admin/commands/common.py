@@ -15,15 +15,25 @@ config_option = click.option(
 )
 
 
-def load_or_exit(path: str, code: int = 1, note: str | None = None) -> Config:
-    """The config, or exit `code` with the error (file, line, key, reason) on stderr."""
+def load_or_exit(
+    path: str, code: int = 1, note: str | None = None, as_state_owner: bool = True
+) -> Config:
+    """The config, or exit `code` with the error (file, line, key, reason) on stderr.
+
+    Run as root, the command then goes on as the owner of state_dir (admin.privileges).
+    """
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         click.echo(f"straja: {exc}", err=True)
         if note:
             click.echo(f"straja: {note}", err=True)
         sys.exit(code)
+    if as_state_owner:
+        from admin.privileges import become_state_owner
+
+        become_state_owner(config.state_path)
+    return config
 
 
 def when(ts: object) -> str:
