@@ -13,6 +13,7 @@ from blocklists.names import normalise_name
 from blocklists.store import ListStore
 from blocklists.trie import ACTION_NAMES, CompiledList, name_to_labels
 from resolver.explain import Decision, decide
+from resolver.operator_state import load_operator_state
 from resolver.policy import SuffixSet
 
 ANSWERS = {
@@ -45,6 +46,8 @@ class NameCheck:
     lists: list[ListMatch] = field(default_factory=list)
     local_allow: bool = False
     local_deny: bool = False
+    # published overrides covering the name: (kind, name, expires as unix time or None)
+    overrides: list[tuple[str, str, float | None]] = field(default_factory=list)
     decision: Decision | None = None
     answer: str = ""  # the answer in words, as `straja check` prints it
 
@@ -72,7 +75,12 @@ def check_name(config: object, name: str, client: str | None = None,
         local = config.local  # type: ignore[attr-defined]
         result.local_allow = SuffixSet(local.allow).match(labels) > 0
         result.local_deny = SuffixSet(local.deny).match(labels) > 0
-        result.decision = decide(config, opened, normal, client, moment)  # type: ignore[arg-type]
+        operator = load_operator_state(config.state_path)  # type: ignore[attr-defined]
+        result.overrides = [
+            (o.kind, o.name, o.expires) for o in operator.active_overrides(moment.timestamp())
+            if SuffixSet((o.name,)).match(labels)]
+        result.decision = decide(config, opened, normal, client, moment,  # type: ignore[arg-type]
+                                 operator)
     finally:
         for lst in opened.values():
             lst.close()
@@ -112,11 +120,17 @@ def _answer(config: object, decision: Decision | None) -> str:
     if block is None:
         if decision.rewrite:
             return f"safe search: CNAME {decision.rewrite} and its addresses"
+        if decision.override is not None:
+            return (f"allowed by override allow {decision.override.name}, "
+                    "forwarded to the upstreams")
         return "allowed, forwarded to the upstreams"
     blocking = config.blocking  # type: ignore[attr-defined]
     action = decision.action or blocking.action
     answer = ANSWERS[action].format(ipv4=blocking.sinkhole.ipv4,
                                     ipv6=blocking.sinkhole.ipv6 or "NODATA")
-    return (f"blocked by {block.list_id} ({block.tier} tier): {answer} "
+    by = block.list_id
+    if decision.override is not None:
+        by = f"override deny {decision.override.name}"
+    return (f"blocked by {by} ({block.tier} tier): {answer} "
             f"(action from {decision.action_from}), TTL {int(blocking.ttl)}s, "
             f"EDE {EDE[block.tier]} when the query carries EDNS")

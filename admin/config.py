@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from admin.alerts import AlertSettings
 from admin.settings import AdminSettings, QueryLogSettings
 from blocklists.spec import ListSpec
 from resolver.groups import GroupSettings
@@ -108,6 +109,7 @@ class Config:
     stop_page: StopPageSettings = field(default_factory=StopPageSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     query_log: QueryLogSettings = field(default_factory=QueryLogSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     source: str = field(default="", metadata={"internal": True})
 
     def validate(self) -> None:

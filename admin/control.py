@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 
+from admin.alerts import Alerts
 from admin.config import Config
 from admin.refresher import Refresher
 from admin.worker import start_admin, start_stop_page
@@ -31,6 +32,7 @@ async def _control(config: Config) -> int:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     tasks = [loop.create_task(Refresher(config).run())]
+    tasks.append(loop.create_task(Alerts(config).run()))
     page = None
     if config.stop_page.enabled:
         policy = DnsServer(config)  # never started: its resolver only answers "which list?"

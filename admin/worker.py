@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from admin import stats
+from admin.alerts import Alerts
 from admin.config import Config, ConfigError, load_config
 from admin.logs import setup_logging
 from admin.refresher import Refresher
@@ -54,6 +55,8 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
     reloads: set[asyncio.Task[None]] = set()
     refresher = Refresher(config) if control else None
     refresh_task = loop.create_task(refresher.run()) if refresher is not None else None
+    alerts = Alerts(config) if control else None
+    alerts_task = loop.create_task(alerts.run()) if alerts is not None else None
     stats_task = loop.create_task(stats.writer(server.resolver.counters, config.state_path, index))
     stop_page: StopPage | None = None
 
@@ -69,6 +72,8 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
             stop_page.configure(new.stop_page)
         if refresher is not None:
             refresher.configure(new)
+        if alerts is not None:
+            alerts.configure(new)
         log.info("config reloaded from %s", new.source)
 
     def on_hup() -> None:
@@ -90,6 +95,8 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
         await admin_ui.stop()
     if refresh_task is not None:
         refresh_task.cancel()
+    if alerts_task is not None:
+        alerts_task.cancel()
     if stop_page is not None:
         await stop_page.stop()
     await server.stop()

@@ -107,6 +107,7 @@ class Options:
     json_path: Path | None
     workdir: Path | None
     straja_tree: Path
+    baseline_tree: Path | None
     profile: Path | None
     profile_native: bool
     seed: int
@@ -141,6 +142,14 @@ def make_servers(
                     workdir / key, cpu_subset(opts.server_cpus, n), upstream, blocklist,
                     opts.cache_entries, n, opts.straja_tree,
                 )  # fmt: skip
+            if opts.baseline_tree is not None:
+                # Before/after a change in one run: the same harness, rounds interleaved.
+                before = StrajaServer(
+                    workdir / "straja-before", one_cpu, upstream, blocklist,
+                    opts.cache_entries, 1, opts.baseline_tree,
+                )  # fmt: skip
+                before.name = "straja before"
+                servers["straja-before"] = before
         elif kind == "dnsmasq":
             servers[kind] = Dnsmasq(
                 workdir / kind, one_cpu, upstream, blocklist, opts.cache_entries
@@ -708,6 +717,13 @@ def parse_args(argv: Sequence[str]) -> Options:
         help="run Straja from this source tree, e.g. a git worktree (default: this checkout)",
     )
     add(
+        "--baseline-tree",
+        type=Path,
+        default=None,
+        help="also run Straja (one worker) from this tree as `straja-before`, e.g. the commit"
+        " before a hot-path change, side by side in the same rounds",
+    )
+    add(
         "--profile",
         type=Path,
         metavar="DIR",
@@ -782,6 +798,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         json_path=a.json,
         workdir=a.workdir,
         straja_tree=a.straja_tree.resolve(),
+        baseline_tree=a.baseline_tree.resolve() if a.baseline_tree else None,
         profile=a.profile.resolve() if a.profile else None,
         profile_native=a.profile_native,
         seed=a.seed,
@@ -797,6 +814,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     facts = machine_facts()
     facts["straja"] = f"{source_version(opts.straja_tree)} ({opts.straja_tree})"
+    if opts.baseline_tree is not None:
+        facts["straja before"] = f"{source_version(opts.baseline_tree)} ({opts.baseline_tree})"
     started = time.monotonic()
     if opts.workdir is not None:
         opts.workdir.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,8 @@ Layout under `state_dir/lists/`:
     .lock                   flock'ed while activating, so CLI and daemon never interleave
     <id>/active.sl          the active compiled file, opened with mmap by every worker
     <id>/active.sl.minisig  its signature (compiled lists) or the source's (source lists)
-    <id>/status.json        serial, key, times, last check, refusals and their reasons
+    <id>/status.json        serial, key, times, last check, refusals (counted per kind of
+                            reason in `refusal_kinds`) and the last one's reason
 
 A candidate replaces the active version only after it verified and opened; the swap is a
 rename, so a worker that still maps the old file keeps reading the old inode until it remaps.
@@ -47,6 +48,35 @@ class Refused(ListError):
         super().__init__(f"list {list_id}: refused: {reason}")
         self.list_id = list_id
         self.reason = reason
+
+
+# Refusal reasons as short labels (the `reason` of straja_list_refusals_total), by the
+# opening words of the sentences Refused carries; first match wins.
+_REFUSAL_KINDS = (
+    ("missing signature", "missing_signature"),
+    ("unknown key", "unknown_key"),
+    ("bad signature", "bad_signature"),
+    ("unusable signature", "bad_signature"),
+    ("truncated or corrupt", "corrupt"),
+    ("the source does not compile", "corrupt"),
+    ("id mismatch", "id_mismatch"),
+    ("tier mismatch", "tier_mismatch"),
+    ("rollback", "rollback"),
+    ("already expired", "expired"),
+    ("the signature's serial", "serial_mismatch"),
+    ("the signed source has no", "bad_trusted_comment"),
+    ("the trusted comment", "bad_trusted_comment"),
+)
+
+
+def refusal_kind(reason: str) -> str:
+    """The label of a refusal reason: `rollback`, `bad_signature`, `expired`, ..."""
+    for start, kind in _REFUSAL_KINDS:
+        if reason.startswith(start):
+            return kind
+    if reason.startswith("serial ") and "equals the active one" in reason:
+        return "same_serial"
+    return "other"
 
 
 @dataclass(frozen=True)
@@ -150,9 +180,14 @@ class ListStore:
         """Log and count a refusal; the active version is untouched."""
         now = time.time() if now is None else now
         status = self.status(list_id)
+        kinds = status.get("refusal_kinds")
+        kinds = dict(kinds) if isinstance(kinds, dict) else {}
+        kind = refusal_kind(reason)
+        kinds[kind] = int(kinds.get(kind, 0)) + 1
         self.update_status(
             list_id,
             refusals=int(status.get("refusals", 0)) + 1,
+            refusal_kinds=kinds,
             last_refusal={"time": int(now), "reason": reason},
             last_check=int(now),
         )

@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from resolver.counters import CACHED, Box
+
 _U32 = struct.Struct("!I")
 _FIELD = struct.Struct("=HI")
 
@@ -23,6 +25,8 @@ _FIELD = struct.Struct("=HI")
 # Measured with tracemalloc on 100k A answers (see tests/test_cache.py), so that
 # `cache.max_bytes` bounds real memory.
 ENTRY_OVERHEAD = 290
+
+UNCOUNTED = Box((CACHED, 0, None))  # the box of entries made outside a resolver (tests)
 
 
 @dataclass(slots=True)
@@ -38,7 +42,9 @@ class Entry:
     seen: int | None = None
     key: bytes = b""
     blocked_by: str | None = None  # the list id, for blocked answers
-    box: list[int] | None = None  # that list's hit counter, bumped on every hit
+    # The counter of its kind of response (action, rcode, list), shared by every entry of
+    # that kind and bumped on every hit answered without parsing; the resolver sets it.
+    box: Box = UNCOUNTED
 
     @classmethod
     def from_wire(

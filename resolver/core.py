@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import struct
 import time
 from datetime import datetime
@@ -17,6 +18,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from blocklists.spec import ListSpec
+from resolver import counters as kinds
 from resolver import wire
 from resolver.access import AccessList
 from resolver.answers import Sinkhole, blocked_entry
@@ -27,13 +29,12 @@ from resolver.groups import (
     Group,
     GroupSettings,
     PolicyFactory,
-    build_groups,
     next_minute,
 )
 from resolver.groups import tick as tick_groups
+from resolver.operator_state import NO_OPERATOR_STATE, OperatorState, PolicySource
 from resolver.policy import ACTION_CODES, Block, Policy
 from resolver.policy import NXDOMAIN as NXDOMAIN_ACTION
-from resolver.safesearch import safe_search_map
 from resolver.settings import (
     AccessSettings,
     BlockingSettings,
@@ -53,6 +54,22 @@ _ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00"  # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0
 _NO_RECORDS = b"\x00\x00"
 _ONE_RECORD = b"\x00\x01"
 _NO_EDNS = (0, wire.MIN_UDP)  # a query without OPT: no key flag, 512-byte answers
+
+# Response kinds of the parsing path that no cache entry carries (see resolver/counters.py)
+_REFUSED_REFUSED = (kinds.REFUSED, wire.REFUSED, None)
+_REFUSED_FORMERR = (kinds.REFUSED, wire.FORMERR, None)
+_REFUSED_NOTIMP = (kinds.REFUSED, wire.NOTIMP, None)
+_REFUSED_BADVERS = (kinds.REFUSED, wire.BADVERS, None)
+SERVFAIL_KIND = (kinds.SERVFAIL, wire.SERVFAIL, None)
+
+
+def _fresh(entry: Entry) -> kinds.Kind:
+    """The kind of an entry's answer sent as it arrives from the slow path: an upstream
+    answer is `answered` (its later hits are `cached`); blocked and rewritten stay so."""
+    kind = entry.box.kind
+    if kind[0] == kinds.CACHED:
+        return (kinds.ANSWERED, kind[1], None)
+    return kind
 
 
 class ServerConfig(Protocol):
@@ -91,10 +108,14 @@ class Resolver:
 
     def __init__(self, config: ServerConfig) -> None:
         self.counters = Counters()
+        self.counters.probe = self._probe
         self.cache = AnswerCache(config.cache.max_entries, config.cache.max_bytes)
         self._inflight: dict[bytes, asyncio.Future[Entry | None]] = {}
         self.generation = 0
         self.make_policy: PolicyFactory = lambda ids: Policy(())
+        self.policy_source: PolicySource = lambda local: lambda ids: Policy(())
+        self.operator: OperatorState = NO_OPERATOR_STATE  # published overrides, groups, pauses
+        self.operator_deadline = math.inf  # unix time an override or pause ends by itself
         self.clients: dict[str, Client] = {}
         self.schedule_deadline = 0.0  # monotonic time of the next schedule boundary
         self.second = int(time.monotonic())  # the current monotonic second, one object
@@ -117,6 +138,7 @@ class Resolver:
             timeout=config.dns.upstream_timeout,
             max_in_flight=config.dns.max_upstream_in_flight,
             udp_size=config.dns.max_udp_size,
+            results=self.counters.upstreams,
         )
         c = config.cache
         self.min_ttl = int(c.min_ttl)
@@ -143,23 +165,40 @@ class Resolver:
         else:
             self.clients = {}
 
-    def set_policy_factory(self, make_policy: PolicyFactory) -> None:
-        """Swap in new lists: every group's policy is rebuilt under a new generation, so no
-        cached answer made under the old lists is served again."""
-        self.make_policy = make_policy
+    def _probe(self) -> dict[str, object]:
+        """What the counter snapshot carries beside counts: the cache's size and each
+        upstream's consecutive failures (0: its last answer was usable)."""
+        return {
+            "cache_entries": len(self.cache.entries),
+            "upstream_health": {u.label: u.failures for u in self.forwarder.upstreams},
+        }
+
+    def set_policy_source(self, source: PolicySource) -> None:
+        """Swap in new lists (`source` makes a policy factory from the local overrides):
+        every group's policy is rebuilt under a new generation, so no cached answer made
+        under the old lists is served again."""
+        self.policy_source = source
+        self.rebuild()
+
+    def set_operator_state(self, state: OperatorState) -> None:
+        """Take newly published overrides, groups and pauses, under a new generation."""
+        self.operator = state
         self.rebuild()
 
     def rebuild(self) -> None:
         self.generation = (self.generation + 1) & 0xFFFFFFFF
         now = local_now(self.timezone)
-        self.groups = build_groups(
-            self.config.groups, self.make_policy, safe_search_map, now, self.generation
+        self.groups, self.make_policy, self.operator_deadline = self.operator.build(
+            self.config.groups, self.config.local, self.policy_source, now, self.generation
         )
         self.clients = {}
         self._schedule_next(now)
 
     def _schedule_next(self, now: datetime) -> None:
-        self.schedule_deadline = time.monotonic() + (next_minute(now) - now).total_seconds()
+        wait = (next_minute(now) - now).total_seconds()
+        if self.operator_deadline < math.inf:  # an override or pause ends before that?
+            wait = min(wait, max(0.0, self.operator_deadline - now.timestamp()))
+        self.schedule_deadline = time.monotonic() + wait
         self.fast_until = min(self.schedule_deadline, self.second + 1)
 
     def _now(self) -> int:
@@ -180,8 +219,13 @@ class Resolver:
             self.fast_until = min(self.schedule_deadline, self.second + 1)
 
     def tick(self) -> None:
-        """A minute boundary passed: open or close schedule windows."""
+        """A minute boundary passed: open or close schedule windows. When a published
+        override or pause has ended, everything is rebuilt under a new generation."""
         now = local_now(self.timezone)
+        if now.timestamp() >= self.operator_deadline:
+            log.info("a published override or pause ended; the policy is rebuilt")
+            self.rebuild()
+            return
         changed = tick_groups(self.groups, self.make_policy, now)
         if changed:
             log.info("schedule windows changed for %s", ", ".join(changed))
@@ -247,15 +291,14 @@ class Resolver:
                         qname = data[12 : qend - 4]
                         entry = entries.get(qname.lower() + data[qend - 4 : qend] + key_end)
                     if entry is not None and (entry.seen is now or now < entry.expires):
-                        counters.fast_hits += 1  # a query and a cache hit, in one count
-                        box = entry.box
-                        if box is not None:
-                            box[0] += 1
                         if entry.seen is now and qname is None and data[2] & 1:
                             response = data[0:2] + entry.frame  # render()'s common case
                         else:
                             response = render(entry, data, qname, now)
                         if tcp or len(response) <= form[1]:
+                            # A query, a cache hit, a response of the entry's kind and
+                            # (blocked) a hit on its list, in one count (see counters.py).
+                            entry.box.n += 1
                             return response
         counters.queries += 1
         if len(data) < 12 or data[2] & 0x80:
@@ -265,18 +308,23 @@ class Resolver:
             query = wire.parse_query(data)
         except wire.WireError:
             counters.formerr += 1
+            counters.count(_REFUSED_FORMERR)
             return wire.error_response(data, wire.FORMERR, None, self.max_udp)
         allowed, group, trusted = self.clients.get(host) or self.client(host)
         if not allowed:
             counters.refused_acl += 1
+            counters.count(_REFUSED_REFUSED)
             return wire.error_response(data, wire.REFUSED, query, self.max_udp)
         if query.flags & 0x7800:
             counters.notimp += 1
+            counters.count(_REFUSED_NOTIMP)
             return wire.error_response(data, wire.NOTIMP, query, self.max_udp)
         if query.edns_version:
             counters.badvers += 1
+            counters.count(_REFUSED_BADVERS)
             return wire.error_response(data, wire.BADVERS, query, self.max_udp)
         if query.qclass != wire.CLASS_IN or query.qtype in (wire.TYPE_AXFR, wire.TYPE_IXFR):
+            counters.count(_REFUSED_REFUSED)
             return wire.error_response(data, wire.REFUSED, query, self.max_udp)
         if query.has_opt and query.opt_at == len(data) and query.qend == len(data) - 11:
             self._learn_edns_form(data, query)
@@ -288,8 +336,7 @@ class Resolver:
         entry = self.cache.entries.get(query.key)
         if entry is not None and now < entry.expires:
             counters.cache_hits += 1
-            if entry.box is not None:
-                entry.box[0] += 1
+            counters.count(entry.box.kind)
             return self.fit(render(entry, data, query.qname, now), query, tcp)
         counters.cache_misses += 1
         qname = query.question[:-4]
@@ -300,6 +347,7 @@ class Resolver:
             block = group.policy.decide(wire.name_labels(qname))
         if block is not None:
             entry = self._block(query, block, group, now)
+            counters.count(entry.box.kind)
             return self.fit(render(entry, data, query.qname, now), query, tcp)
         if group.safe:
             query.rewrite = group.safe.get(qname)
@@ -316,7 +364,7 @@ class Resolver:
         )
 
     def _block(self, query: wire.Query, block: Block, group: Group, now: int) -> Entry:
-        """Build, cache and count the blocked answer for `query`."""
+        """Build and cache the blocked answer for `query` (counted where it is sent)."""
         action = block.action
         if action is None:
             action = group.action if group.action is not None else self.block_action
@@ -324,8 +372,9 @@ class Resolver:
             query, action, self.block_ttl, self.sinkhole, block.ede, block.list_id, now
         )
         entry.blocked_by = block.list_id
-        entry.box = self.counters.box(block.list_id, block.tier)
-        entry.box[0] += 1
+        entry.box = self.counters.box(
+            kinds.BLOCKED, entry.frame[1] & 0x0F, block.list_id, block.tier
+        )
         self.cache.put(query.key, entry)
         return entry
 
@@ -377,16 +426,27 @@ class Resolver:
         # A fresh int, not self._now(): an answer rendered here may be at its expiry second
         # (TTL 0), and only an entry checked fresh may have `seen` set to the shared one.
         now = int(time.monotonic())
+        counters = self.counters
         if entry is not None and now <= entry.expires:
+            counters.count(_fresh(entry))
             return self.fit(render(entry, data, query.qname, now), query, tcp)
         stale = self.cache.entries.get(query.key)
         if stale is not None and now < stale.expires + self.serve_stale:
-            self.counters.stale_served += 1
+            counters.stale_served += 1
+            counters.count((kinds.STALE, stale.box.kind[1], None))
             return self.fit(render(stale, data, query.qname, now, self.stale_ttl), query, tcp)
         if entry is not None:
             # Answered but not cacheable (TTL 0, or an rcode we do not cache).
+            counters.count(_fresh(entry))
             return self.fit(render(entry, data, query.qname, now), query, tcp)
+        counters.servfail += 1
+        counters.count(SERVFAIL_KIND)
+        return wire.error_response(data, wire.SERVFAIL, query, self.max_udp)
+
+    def failed(self, data: bytes, query: wire.Query) -> bytes:
+        """The SERVFAIL for a query whose slow path raised (counted like any SERVFAIL)."""
         self.counters.servfail += 1
+        self.counters.count(SERVFAIL_KIND)
         return wire.error_response(data, wire.SERVFAIL, query, self.max_udp)
 
     def _fetch_in_background(self, query: wire.Query) -> asyncio.Future[Entry | None]:
@@ -415,8 +475,9 @@ class Resolver:
         question = query.question
         if query.rewrite is not None:
             question = query.rewrite + question[-4:]
+        forwarder = self.forwarder
         try:
-            raw = await self.forwarder.resolve(question, query.has_opt, query.do, query.cd)
+            raw, upstream = await forwarder.exchange(question, query.has_opt, query.do, query.cd)
         except UpstreamBusy:
             self.counters.upstream_busy += 1
             return None
@@ -430,9 +491,11 @@ class Resolver:
             parsed = wire.parse_answer(raw, query.qend)
         except wire.WireError as exc:
             self.counters.upstream_failures += 1
+            forwarder.count(upstream, kinds.UPSTREAM_BAD_ANSWER)
             log.warning("malformed upstream answer for %s: %s", query.name_text(), exc)
             return None
         self.counters.upstream_answers += 1
+        forwarder.count(upstream, kinds.UPSTREAM_OK)
         group: Group = query.group
         for target in parsed.targets:
             # CNAME cloaking: a tracker or a listed site behind an innocent-looking alias.
@@ -481,6 +544,8 @@ class Resolver:
         response = head + question + bytes(body) + opt
 
         entry = Entry.from_wire(response, base, offsets, ttls, self._now(), lifetime)
+        action = kinds.CACHED if query.rewrite is None else kinds.REWRITTEN
+        entry.box = self.counters.box(action, rcode)
         if cacheable:
             self.cache.put(query.key, entry)
         return entry

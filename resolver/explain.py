@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from blocklists.trie import CompiledList
 from resolver import wire
 from resolver.core import BYPASS_CANARIES, ServerConfig
-from resolver.groups import build_groups
-from resolver.policy import ACTION_CODES, Block, policy_factory
-from resolver.safesearch import safe_search_map
+from resolver.operator_state import NO_OPERATOR_STATE, OperatorState, Override, Pause
+from resolver.policy import ACTION_CODES, Block, SuffixSet, policy_factory
 
 ACTION_NAMES = {code: name for name, code in ACTION_CODES.items()}
 
@@ -24,13 +24,17 @@ class Decision:
     action_from: str | None = None  # "entry", "list", "group" or "blocking.action"
     rewrite: str | None = None  # a safe-search target
     canary: bool = False
+    override: Override | None = None  # the published allow or deny that decided
+    pause: Pause | None = None  # the published pause in force for the group
 
 
 def decide(config: ServerConfig, opened: dict[str, CompiledList], name: str,
-           client: str | None, at: datetime) -> Decision:
-    """The decision for `name` (normalised) asked by `client` (an IP, a MAC or None) at `at`."""
-    table = build_groups(config.groups, policy_factory(config.lists, opened, config.local),
-                         safe_search_map, at, 0)
+           client: str | None, at: datetime,
+           operator: OperatorState = NO_OPERATOR_STATE) -> Decision:
+    """The decision for `name` (normalised) asked by `client` (an IP, a MAC or None) at `at`,
+    with the published operator state as the resolver reads it."""
+    table, _, _ = operator.build(config.groups, config.local,
+                                 functools.partial(policy_factory, config.lists, opened), at, 0)
     group = table.default
     if client:
         if ":" in client and len(client) == 17 and client.count(":") == 5:
@@ -43,12 +47,17 @@ def decide(config: ServerConfig, opened: dict[str, CompiledList], name: str,
         if is_open
     ]
     decision = Decision(group.name, windows)
+    if group.paused:
+        decision.pause = operator.pause_for(group.name, at.timestamp())
     qname = wire.text_to_name(name)
     if name in BYPASS_CANARIES and config.blocking.encrypted_dns_canaries:
         decision.canary = True
         decision.action = "nxdomain"
         return decision
-    block = group.policy.decide(wire.name_labels(qname))
+    labels = wire.name_labels(qname)
+    block = group.policy.decide(labels)
+    if not group.paused:
+        decision.override = _deciding_override(config, operator, labels, block, at)
     if block is None:
         target = group.safe.get(qname)
         decision.rewrite = wire.name_to_text(target) if target else None
@@ -65,3 +74,20 @@ def decide(config: ServerConfig, opened: dict[str, CompiledList], name: str,
     else:
         decision.action, decision.action_from = config.blocking.action, "blocking.action"
     return decision
+
+
+def _deciding_override(config: ServerConfig, operator: OperatorState, labels: list[bytes],
+                       block: Block | None, at: datetime) -> Override | None:
+    """The published override that made the decision, when the config's `local:` did not:
+    an allow for an allowed name that a list would block, a deny for a name blocked as
+    local-deny."""
+    kind = "allow" if block is None else "deny" if block.list_id == "local-deny" else None
+    if kind is None:
+        return None
+    configured = config.local.allow if kind == "allow" else config.local.deny
+    if SuffixSet(configured).match(labels):
+        return None
+    for override in operator.active_overrides(at.timestamp()):
+        if override.kind == kind and SuffixSet((override.name,)).match(labels):
+            return override
+    return None

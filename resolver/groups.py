@@ -10,12 +10,13 @@ from __future__ import annotations
 import ipaddress
 import re
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from resolver.policy import ACTION_CODES, Policy
+from resolver.policy import ACTION_CODES, Policy, paused_policy
+from resolver.prefixes import EMPTY_INDEX, PrefixIndex
 from resolver.settings import IPAddress, IPNetwork
 from resolver.wire import FLAG_BYTES
 
@@ -90,6 +91,27 @@ class ScheduleSettings:
                                                              and minute < end)
 
 
+def parse_schedule(data: Mapping[str, object]) -> ScheduleSettings:
+    """A schedule from its config-shaped mapping ({days, from, to, lists}), validated the
+    same way as one in the config file (for schedules the control side publishes)."""
+    unknown = set(data) - {"days", "from", "to", "lists"}
+    if unknown:
+        raise ValueError(f"unknown schedule key {sorted(unknown)[0]!r}; the keys are: days, "
+                         "from, lists, to")
+    days = data.get("days", list(DAYS))
+    lists = data.get("lists", [])
+    if not isinstance(days, list) or not isinstance(lists, list):
+        raise ValueError("a schedule's days and lists must be lists")
+    schedule = ScheduleSettings(
+        days=[_parse_day(d) for d in days],
+        start=_parse_hhmm(data.get("from", "00:00")),
+        end=_parse_hhmm(data.get("to", "24:00")),
+        lists=[str(i) for i in lists],
+    )
+    schedule.validate()
+    return schedule
+
+
 def _minutes(hhmm: str) -> int:
     h, m = hhmm.split(":")
     return int(h) * 60 + int(m)
@@ -98,9 +120,14 @@ def _minutes(hhmm: str) -> int:
 SafeSearchLevel = Literal["strict", "moderate", "off"]
 
 
+def strict_safe_search() -> SafeSearchSettings:
+    """`safe_search: strict`: every engine, YouTube strict."""
+    return SafeSearchSettings(google=True, bing=True, duckduckgo=True, youtube="strict")
+
+
 def _parse_safe_search(value: object) -> object:
     if value == "strict" or value is True:
-        return SafeSearchSettings(google=True, bing=True, duckduckgo=True, youtube="strict")
+        return strict_safe_search()
     if value in ("off", None, False):
         return SafeSearchSettings()
     if isinstance(value, dict):
@@ -167,6 +194,7 @@ class Group:
     open_windows: tuple[bool, ...]
     tag: bytes = b""
     action: int | None = None
+    paused: bool = False  # a published pause: the operator and family tiers are off
     safe: dict[bytes, bytes] = field(default_factory=dict)  # qname wire -> target wire
     # The end of this group's cache keys, by the key's flag bits: FLAG_BYTES[k] + tag
     key_ends: tuple[bytes, ...] = ()
@@ -185,23 +213,55 @@ class Group:
 PolicyFactory = Callable[[Sequence[str] | None], Policy]  # list ids (None: all) -> Policy
 
 
-class GroupTable:
-    """Maps clients to groups (longest prefix for addresses, exact for MACs)."""
+@dataclass(frozen=True)
+class Managed:
+    """The groups and pauses the control side published, at one moment (built by
+    resolver.operator_state): groups after the config file's, their client prefixes in an
+    index that maps to positions in `groups`, and who is paused."""
 
-    def __init__(self, groups: Sequence[Group], default: Group) -> None:
-        self.groups = list(groups)
+    groups: Sequence[GroupSettings] = ()
+    prefixes: PrefixIndex = EMPTY_INDEX
+    macs: Mapping[str, int] = field(default_factory=dict)  # MAC -> position in groups
+    paused_all: bool = False
+    paused: frozenset[str] = frozenset()  # names of the paused groups
+
+    def is_paused(self, name: str) -> bool:
+        return self.paused_all or name in self.paused
+
+
+NOT_MANAGED = Managed()
+
+
+class GroupTable:
+    """Maps clients to groups (longest prefix for addresses, exact for MACs).
+
+    The config file's groups list their clients in their settings; managed groups come with
+    a prefix index (100k prefixes are not worth a Python object each). The most specific
+    prefix wins; at equal length the config file's group does.
+    """
+
+    def __init__(self, groups: Sequence[Group], default: Group,
+                 managed: Sequence[Group | None] = (), managed_prefixes: PrefixIndex = EMPTY_INDEX,
+                 managed_macs: Mapping[str, int] = {}) -> None:  # noqa: B006 - never mutated
+        self.groups = list(groups) + [g for g in managed if g is not None]
         self.default = default
         nets: list[tuple[IPNetwork, Group]] = []
         self.by_mac: dict[str, Group] = {}
-        for group in self.groups:
+        for group in groups:
             for member in group.settings.clients:
                 if isinstance(member, str):
                     self.by_mac[member] = group
                 else:
                     nets.append((member, group))
+        for mac, position in managed_macs.items():
+            group_at = managed[position]
+            if group_at is not None:
+                self.by_mac.setdefault(mac, group_at)
         nets.sort(key=lambda item: -item[0].prefixlen)
         self.v4 = [(n, g) for n, g in nets if n.version == 4]
         self.v6 = [(n, g) for n, g in nets if n.version == 6]
+        self.managed = list(managed)
+        self.managed_prefixes = managed_prefixes
         self._cache: dict[str, Group] = {}
 
     def for_address(self, host: str) -> Group:
@@ -220,10 +280,18 @@ class GroupTable:
             return self.default
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
+        found: tuple[int, Group] | None = None
         for net, group in self.v4 if ip.version == 4 else self.v6:
             if ip in net:
-                return group
-        return self.default
+                found = (net.prefixlen, group)
+                break
+        if len(self.managed_prefixes):
+            hit = self.managed_prefixes.lookup(ip)
+            if hit is not None and (found is None or hit[0] > found[0]):
+                managed = self.managed[hit[1]]
+                if managed is not None:
+                    return managed
+        return found[1] if found is not None else self.default
 
     def for_mac(self, mac: str) -> Group | None:
         return self.by_mac.get(mac)
@@ -235,16 +303,29 @@ def build_groups(
     safe_search_map: Callable[[SafeSearchSettings], dict[bytes, bytes]],
     now: datetime,
     generation: int,
+    managed: Managed = NOT_MANAGED,
 ) -> GroupTable:
     """The run-time groups. Without any group configured, one implicit group gets every list.
 
     A client in no group gets the group named `default`, else the mandatory lists and the
-    local overrides only.
+    local overrides only. Managed groups follow the config file's; one whose name the
+    config file uses already is left out (the config file's stays, read-only). Adding
+    managed groups does not change what clients in no group get.
     """
     groups = []
     for index, gs in enumerate(settings):
         groups.append(_make_group(gs, index + 1, make_policy, safe_search_map, now, generation))
-    named_default = next((g for g in groups if g.name == "default"), None)
+    taken = {gs.name for gs in settings}
+    extra: list[Group | None] = []
+    for gs in managed.groups:
+        if gs.name in taken:
+            extra.append(None)
+            continue
+        taken.add(gs.name)
+        index = len(groups) + len(extra) + 1
+        extra.append(_make_group(gs, index, make_policy, safe_search_map, now, generation))
+    everyone = groups + [g for g in extra if g is not None]
+    named_default = next((g for g in everyone if g.name == "default"), None)
     if named_default is not None:
         default = named_default
     elif not settings:
@@ -253,7 +334,11 @@ def build_groups(
     else:
         default = Group(GroupSettings(name="(no group)"), 0, make_policy([]), ())
         default.retag(_tag(generation, 0, 0))
-    return GroupTable(groups, default)
+    for group in {id(g): g for g in [*everyone, default]}.values():
+        if managed.is_paused(group.name):
+            group.paused = True
+            group.policy = paused_policy(group.policy)
+    return GroupTable(groups, default, extra, managed.prefixes, managed.macs)
 
 
 def _make_group(gs: GroupSettings, index: int, make_policy: PolicyFactory,
@@ -292,6 +377,8 @@ def tick(table: GroupTable, make_policy: PolicyFactory, now: datetime) -> list[s
             continue
         group.open_windows = windows
         group.policy = make_policy(active_lists(group.settings, windows))
+        if group.paused:
+            group.policy = paused_policy(group.policy)
         generation, index, epoch = struct.unpack("!IHH", group.tag)
         group.retag(_tag(generation, index, epoch + 1))
         changed.append(group.name)

@@ -179,3 +179,13 @@ def policy_factory(
         return build_policy(chosen, opened, allow, deny)
 
     return make_policy
+
+
+# -- published operator state (resolver.operator_state) ---------------------------------
+
+
+def paused_policy(policy: Policy) -> Policy:
+    """A paused group's policy: the same mandatory lists and nothing else. A pause turns
+    off the operator and family tiers, and `local.deny` with them (it blocks as an
+    operator list); the mandatory tier is never paused."""
+    return Policy(policy.mandatory)

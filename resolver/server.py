@@ -48,7 +48,7 @@ class UdpService(asyncio.DatagramProtocol):
             response = await self.resolver.answer_slow(data, query, False)
         except Exception:
             log.exception("error answering %s", query.name_text())
-            response = wire.error_response(data, wire.SERVFAIL, query, self.resolver.max_udp)
+            response = self.resolver.failed(data, query)
         if self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(response, addr)
 
@@ -104,7 +104,7 @@ class TcpService:
             response = await self.resolver.answer_slow(data, query, True)
         except Exception:
             log.exception("error answering %s", query.name_text())
-            response = wire.error_response(data, wire.SERVFAIL, query, self.resolver.max_udp)
+            response = self.resolver.failed(data, query)
         if not writer.is_closing():
             writer.write(_LEN.pack(len(response)) + response)
 

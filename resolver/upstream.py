@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 
 from resolver import wire
+from resolver.counters import UPSTREAM_ERROR, UPSTREAM_OK, UPSTREAM_TIMEOUT
 from resolver.settings import HostPort
 
 log = logging.getLogger("straja.upstream")
@@ -49,6 +50,7 @@ class Upstream:
 
     def __init__(self, address: HostPort) -> None:
         self.address = address
+        self.label = str(address)  # the `upstream` label of its counters
         self.failures = 0  # consecutive; orders the upstreams by health
 
     def __repr__(self) -> str:
@@ -64,12 +66,20 @@ class Forwarder:
         timeout: float,
         max_in_flight: int,
         udp_size: int = 1232,
+        results: dict[tuple[str, str], int] | None = None,
     ) -> None:
         self.upstreams = [Upstream(s) for s in servers]
         self.timeout = timeout
         self.max_in_flight = max_in_flight
         self.udp_size = udp_size
         self.in_flight = 0
+        # (upstream label, result) -> count: the worker's Counters.upstreams, so the counts
+        # outlive a Forwarder rebuilt by a reload. Results as in resolver.counters.
+        self.results: dict[tuple[str, str], int] = {} if results is None else results
+
+    def count(self, upstream: Upstream, result: str) -> None:
+        key = (upstream.label, result)
+        self.results[key] = self.results.get(key, 0) + 1
 
     def build_query(self, question: bytes, has_opt: bool, do: bool, cd: bool) -> tuple[int, bytes]:
         """A fresh query with a random ID: RD set, CD as the client's, OPT as the client's.
@@ -89,6 +99,15 @@ class Forwarder:
         SERVFAIL, REFUSED, timeouts and network errors move on to the next upstream.
         Raises UpstreamError when none answered usefully.
         """
+        answer, upstream = await self.exchange(question, has_opt, do, cd)
+        self.count(upstream, UPSTREAM_OK)
+        return answer
+
+    async def exchange(
+        self, question: bytes, has_opt: bool, do: bool, cd: bool
+    ) -> tuple[bytes, Upstream]:
+        """Like `resolve`, with the upstream that answered. Failures are counted here; the
+        caller counts the answer `ok`, or `bad_answer` when it cannot read it."""
         if self.in_flight >= self.max_in_flight:
             raise UpstreamBusy("too many upstream queries in flight")
         self.in_flight += 1
@@ -99,15 +118,18 @@ class Forwarder:
                     answer = await self._ask(upstream.address, question, has_opt, do, cd)
                 except (TimeoutError, OSError, EOFError, asyncio.IncompleteReadError) as exc:
                     upstream.failures += 1
+                    timeout = isinstance(exc, TimeoutError)
+                    self.count(upstream, UPSTREAM_TIMEOUT if timeout else UPSTREAM_ERROR)
                     last = f"{upstream.address}: {type(exc).__name__} {exc}".strip()
                     continue
                 rcode = answer[3] & 0xF
                 if rcode in (wire.SERVFAIL, wire.REFUSED, wire.NOTIMP):
                     upstream.failures += 1
+                    self.count(upstream, UPSTREAM_ERROR)
                     last = f"{upstream.address}: rcode {rcode}"
                     continue
                 upstream.failures = 0
-                return answer
+                return answer, upstream
             raise UpstreamError(last)
         finally:
             self.in_flight -= 1

@@ -183,7 +183,9 @@ class Straja:
         self.stop_page_port = free_port(host)
         config.setdefault("stop_page", {"listen": [f"{bracketed}:{self.stop_page_port}"]})
         self.admin_port = free_port(host)
-        config.setdefault("admin", {"listen": [f"{bracketed}:{self.admin_port}"]})
+        admin_section = dict(config.get("admin", {}))
+        admin_section.setdefault("listen", [f"{bracketed}:{self.admin_port}"])
+        config["admin"] = admin_section
         config.setdefault("log", {"level": "debug"})
         self.config = config
         self.config_path = workdir / "straja.yaml"

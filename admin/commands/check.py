@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime, tzinfo
 
 import click
 
@@ -56,11 +57,27 @@ def check(name: str, config_path: str, client: str | None, at_text: str | None) 
         click.echo("  local.allow: allows (beats operator and family lists, never mandatory)")
     if result.local_deny:
         click.echo("  local.deny: blocks (as an operator list)")
+    tz = result.at.tzinfo
+    for kind, overridden, expires in result.overrides:
+        click.echo(f"  override {kind} {overridden}{_until(expires, tz)}: "
+                   + ("allows (beats operator and family lists, never mandatory)"
+                      if kind == "allow" else "blocks (as local.deny)"))
     decision = result.decision
     assert decision is not None
     who = f"client {client}" if client else "a client in no group"
     click.echo(f"{who} at {result.at.strftime('%a %Y-%m-%d %H:%M %Z')}: group {decision.group}")
     for window in decision.open_windows:
         click.echo(f"  open window: {window}")
+    if decision.pause is not None:
+        whom = "every group" if decision.pause.group is None else f"group {decision.pause.group}"
+        click.echo(f"  paused ({whom}){_until(decision.pause.until, tz)}: operator and family "
+                   "tiers and local.deny are off; mandatory lists still block")
     click.echo(f"answer: {result.answer}")
     sys.exit(3 if result.blocked else 0)
+
+
+def _until(expires: float | None, tz: tzinfo | None) -> str:
+    if expires is None:
+        return ""
+    moment = datetime.fromtimestamp(expires, tz).astimezone(tz)
+    return f" until {moment.strftime('%Y-%m-%d %H:%M:%S %Z')}"

@@ -1,14 +1,13 @@
 """The admin app's one factory, `build_app`, which `start_admin_ui` and the tests both call.
 
 Middlewares, outermost first: timing (h/metrics' `observe_http`), security headers and the
-language cookie, errors as JSON under /api/v1, then authentication and CSRF. Startup starts
-the counter sampler; cleanup stops it: the app owns nothing else (the database thread
-belongs to whoever passed `db`).
+language cookie, errors as JSON under /api/v1, then authentication and CSRF. The app owns
+no long-lived resource: the database thread belongs to whoever passed `db`, the listening
+sockets to admin.web.server.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,6 @@ from aiohttp import web
 
 from admin.web import auth
 from admin.web.rendering import Templates
-from admin.web.sampler import Sampler
 from admin.web.state import STATE, WebState
 from admin.web.texts import LANGUAGES
 from admin.web.views import API, json_error, render
@@ -48,34 +46,22 @@ SECURITY_HEADERS = {
 
 
 def build_app(config: Config, db: Any, *, tls: bool = False,
-              clock: Callable[[], float] = time.time, sample: bool = True) -> web.Application:
+              clock: Callable[[], float] = time.time) -> web.Application:
     """The admin web app over `config` and the database thread `db` (None: pages that need
-    the database say it is not available). `sample=False` leaves the counter sampler off."""
+    the database say it is not available)."""
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[_timing, _headers, _errors, auth.auth_middleware],
         handler_args={"max_field_size": 8190, "max_line_size": 8190},
     )
-    state = WebState(config=config, db=db, templates=Templates(),
-                     sampler=Sampler(config.state_path, clock), clock=clock, tls=tls)
+    state = WebState(config=config, db=db, templates=Templates(), clock=clock, tls=tls)
     app[STATE] = state
     auth.add_routes(app)
     from admin.web.pages import register_all
 
     register_all(app)
     app.router.add_static("/static", STATIC, append_version=False)
-    if sample:
-        app.cleanup_ctx.append(_sampler)
     return app
-
-
-async def _sampler(app: web.Application) -> Any:
-    state = app[STATE]
-    state.sampler.sample()
-    task = asyncio.get_running_loop().create_task(state.sampler.run())
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 def _handler_name(request: web.Request) -> str:
@@ -99,10 +85,8 @@ async def _timing(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _observe(handler: str, method: str, code: int, seconds: float) -> None:
-    try:
-        from admin.metrics import observe_http
-    except ImportError:  # h/metrics' module not in this build
-        return
+    from admin.metrics import observe_http
+
     observe_http(handler, method, code, seconds)
 
 

@@ -11,7 +11,6 @@ from aiohttp import web
 if TYPE_CHECKING:
     from admin.config import Config
     from admin.web.rendering import Templates
-    from admin.web.sampler import Sampler
     from admin.web.views import Rule
 
 
@@ -20,7 +19,6 @@ class WebState:
     config: Config
     db: Any  # admin.store.dbthread.DbThread, or None when this process has no database
     templates: Templates
-    sampler: Sampler
     clock: Callable[[], float]
     tls: bool = False
     rules: dict[tuple[str, str], Rule] = field(default_factory=dict)

@@ -13,6 +13,10 @@ from resolver.stoppage.texts import LANGUAGES, pick_language
 __all__ = ["LANGUAGES", "TEXTS", "choose_language", "text"]
 
 EN: dict[str, str] = {
+    "problem_stale": "not updated for a long time (still enforced)",
+    "state_failing": "failing",
+    "state_unknown": "not reported yet",
+    "health_recent_since": "Answers / failures since start",
     "app_name": "Straja",
     "skip_to_content": "Skip to content",
     "nav_dashboard": "Dashboard",
@@ -79,10 +83,8 @@ EN: dict[str, str] = {
     "health_upstreams": "Upstreams",
     "health_upstream": "Upstream",
     "health_state": "State",
-    "health_recent": "Last minutes: answers / failures",
     "state_up": "up",
     "state_down": "down",
-    "state_idle": "no recent traffic",
     "health_database": "Database",
     "db_ok": "reachable",
     "db_down": "unreachable: {error}",
@@ -211,6 +213,10 @@ EN: dict[str, str] = {
 }
 
 RO: dict[str, str] = {
+    "problem_stale": "neactualizată de mult timp (se aplică în continuare)",
+    "state_failing": "eșuează",
+    "state_unknown": "încă neraportat",
+    "health_recent_since": "Răspunsuri / eșecuri de la pornire",
     "app_name": "Straja",
     "skip_to_content": "Salt la conținut",
     "nav_dashboard": "Panou",
@@ -277,10 +283,8 @@ RO: dict[str, str] = {
     "health_upstreams": "Servere din amonte",
     "health_upstream": "Server",
     "health_state": "Stare",
-    "health_recent": "Ultimele minute: răspunsuri / eșecuri",
     "state_up": "funcționează",
     "state_down": "căzut",
-    "state_idle": "fără trafic recent",
     "health_database": "Baza de date",
     "db_ok": "accesibilă",
     "db_down": "inaccesibilă: {error}",
@@ -410,6 +414,10 @@ RO: dict[str, str] = {
 }
 
 RU: dict[str, str] = {
+    "problem_stale": "давно не обновлялся (продолжает применяться)",
+    "state_failing": "сбоит",
+    "state_unknown": "ещё нет данных",
+    "health_recent_since": "Ответы / сбои с запуска",
     "app_name": "Straja",
     "skip_to_content": "Перейти к содержанию",
     "nav_dashboard": "Обзор",
@@ -476,10 +484,8 @@ RU: dict[str, str] = {
     "health_upstreams": "Вышестоящие серверы",
     "health_upstream": "Сервер",
     "health_state": "Состояние",
-    "health_recent": "Последние минуты: ответы / сбои",
     "state_up": "работает",
     "state_down": "недоступен",
-    "state_idle": "нет недавнего трафика",
     "health_database": "База данных",
     "db_ok": "доступна",
     "db_down": "недоступна: {error}",

@@ -19,55 +19,28 @@ BUCKET = 300.0  # the chart's interval: 288 points a day, light enough for a rou
 
 
 def numbers(state: WebState) -> Data:
-    """The dashboard's figures: h/metrics' `dashboard_numbers` when present, else the same
-    figures from the workers' summed snapshots."""
-    try:
-        from admin.metrics import dashboard_numbers
-    except ImportError:
-        dashboard_numbers = None
-    total = state.sampler.samples[-1][1] if state.sampler.samples else state.sampler.sample()
-    base = _from_totals(state, total)
-    if dashboard_numbers is not None:
-        theirs = dashboard_numbers(state.config)
-        base.update({k: v for k, v in theirs.items() if v is not None and k in base})
-        if base["qps"] is None and "qps" in theirs:
-            base["qps"] = theirs["qps"]
-    return base
+    """The dashboard's figures, from h/metrics' `dashboard_numbers` (what `straja stats`
+    shows too), with hits per list as rows, busiest first."""
+    from admin.metrics import dashboard_numbers
 
-
-def _from_totals(state: WebState, total: dict[str, Any]) -> Data:
-    queries = int(total.get("queries", 0))
-    hits, misses = int(total.get("cache_hits", 0)), int(total.get("cache_misses", 0))
-    tiers = {spec.id: spec.tier for spec in state.config.lists}
-    per_list = [
-        {"list": list_id, "tier": tiers.get(list_id, "operator"), "hits": int(n)}
-        for list_id, n in sorted((total.get("list_hits") or {}).items(),
-                                 key=lambda item: (-int(item[1]), item[0]))
-    ]
-    return {
-        "qps": state.sampler.rate("queries"),
-        "queries": queries,
-        "blocked": int(total.get("blocked", 0)),
-        "blocked_share": {
-            tier: (int(total.get(f"blocked_{tier}", 0)) / queries if queries else 0.0)
-            for tier in TIERS
-        },
-        "hits_per_list": per_list,
-        "cache_hit_ratio": hits / (hits + misses) if hits + misses else None,
-        "workers": int(total.get("workers", 0)),
-    }
+    figures = dashboard_numbers(state.config)
+    rows = [{"list": list_id, "tier": v["tier"], "hits": v["hits"]}
+            for list_id, v in figures.get("list_hits", {}).items()]
+    rows.sort(key=lambda r: (-r["hits"], r["list"]))
+    share = {tier: figures["blocked_share"].get(tier) or 0.0 for tier in TIERS}
+    return {"qps": figures["qps"], "queries": figures["queries"], "blocked": figures["blocked"],
+            "blocked_share": share, "hits_per_list": rows,
+            "cache_hit_ratio": figures["cache_hit_ratio"], "workers": figures["workers"],
+            "upstreams": figures["upstreams"], "lists": figures["lists"],
+            "mandatory_deficit": figures["mandatory_deficit"]}
 
 
 async def chart_points(request: web.Request, now: float) -> list[dict[str, float]]:
-    """(time, queries, blocked) per BUCKET over the last day: the database's per-minute
-    rollups when connected, else the sampler's last minutes."""
-    points: list[dict[str, float]] = []
-    if has_store(request):
-        rows = await store_call(request, _series, now - DAY, now)
-        points = _bucketed(rows)
-    if not points:
-        points = _from_samples(request.app[STATE])
-    return points
+    """(time, queries, blocked) per BUCKET over the last day, from the per-minute rollups."""
+    if not has_store(request):
+        return []
+    rows = await store_call(request, _series, now - DAY, now)
+    return _bucketed(rows)
 
 
 def _series(store: Any, since: float, until: float) -> list[Any]:
@@ -77,34 +50,15 @@ def _series(store: Any, since: float, until: float) -> list[Any]:
                                    datetime.fromtimestamp(until, UTC), "minute"))
 
 
-def _field(row: Any, name: str, default: Any = 0) -> Any:
-    if isinstance(row, dict):
-        return row.get(name, default)
-    return getattr(row, name, default)
-
-
 def _bucketed(rows: list[Any]) -> list[dict[str, float]]:
     buckets: dict[float, list[float]] = {}
     for row in rows:
-        at = _field(row, "at", None) or _field(row, "start", None)
-        if at is None:
+        if row.metric not in ("queries", "blocked") or (row.metric == "queries" and row.list_id):
             continue
-        stamp = at.timestamp() if hasattr(at, "timestamp") else float(at)
-        key = stamp - stamp % BUCKET
-        box = buckets.setdefault(key, [0.0, 0.0])
-        box[0] += float(_field(row, "queries", 0) or 0)
-        box[1] += float(_field(row, "blocked", 0) or 0)
+        stamp = row.bucket.timestamp()
+        box = buckets.setdefault(stamp - stamp % BUCKET, [0.0, 0.0])
+        box[row.metric == "blocked"] += row.count
     return [{"t": t, "queries": q, "blocked": b} for t, (q, b) in sorted(buckets.items())]
-
-
-def _from_samples(state: WebState) -> list[dict[str, float]]:
-    samples = list(state.sampler.samples)
-    points = []
-    for (_t0, a), (t1, b) in zip(samples, samples[1:], strict=False):
-        points.append({"t": t1,
-                       "queries": max(int(b.get("queries", 0)) - int(a.get("queries", 0)), 0),
-                       "blocked": max(int(b.get("blocked", 0)) - int(a.get("blocked", 0)), 0)})
-    return points
 
 
 def polyline(points: list[dict[str, float]], key: str, top: float, start: float,
@@ -124,7 +78,7 @@ async def data(request: web.Request) -> Data:
     from admin.web.pages.health import mandatory_problems
 
     figures = await asyncio.to_thread(numbers, state)
-    problems = await asyncio.to_thread(mandatory_problems, state, now)
+    problems = mandatory_problems(figures["lists"])
     points = await chart_points(request, now)
     start = now - DAY if points and points[0]["t"] < now - 3600 else (
         points[0]["t"] if points else now)

@@ -16,46 +16,25 @@ from aiohttp import web
 
 from admin.web.state import STATE, WebState
 from admin.web.views import Data, add_action, add_page
-from blocklists.store import ListStore, clock_is_sane
 
 SELFTEST_TIMEOUT = 60.0
-RECENT = 300.0  # seconds of upstream results the state is judged on
 
 
-def mandatory_problems(state: WebState, now: float) -> list[dict[str, str]]:
-    """One entry per mandatory list that is missing, whose last candidate was refused
-    after its last activation, or that has expired (still enforced, flagged)."""
-    store = ListStore(state.config.state_path)
-    problems = []
-    for spec in state.config.lists:
-        if spec.tier != "mandatory":
-            continue
-        status = store.status(spec.id)
-        if not store.active_path(spec.id).exists():
-            problems.append({"list": spec.id, "problem": "missing", "reason": ""})
-            continue
-        refusal = status.get("last_refusal") or {}
-        if refusal and float(refusal.get("time", 0)) >= float(status.get("activated", 0)):
-            problems.append({"list": spec.id, "problem": "refused",
-                             "reason": str(refusal.get("reason", ""))})
-        expires = status.get("expires")
-        if expires and clock_is_sane(now) and now >= float(expires):
-            problems.append({"list": spec.id, "problem": "expired", "reason": ""})
-    return problems
+def mandatory_problems(lists: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """One entry per problem of a mandatory list (missing, refused, stale, expired), from
+    the lists' health that the metrics and the alerts read too (admin/health.py)."""
+    return [{"list": h["id"], "problem": problem, "reason": h.get("last_refusal") or ""}
+            for h in lists if h["tier"] == "mandatory" for problem in h["problems"]]
 
 
-def upstream_states(state: WebState) -> list[dict[str, Any]]:
-    """Each configured upstream with its answers and failures of the last minutes, from the
-    workers' per-upstream counters ("<upstream>|<result>")."""
-    recent = state.sampler.recent("upstreams", RECENT)
+def upstream_rows(upstreams: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each upstream's state (up, failing, down, unknown) and its results since start."""
     rows = []
-    for upstream in state.config.upstreams:
-        name = str(upstream)
-        ok = sum(n for key, n in recent.items() if key == f"{name}|ok")
-        failed = sum(n for key, n in recent.items()
-                     if key.startswith(f"{name}|") and not key.endswith("|ok"))
-        verdict = "up" if ok else ("down" if failed else "idle")
-        rows.append({"upstream": name, "state": verdict, "ok": ok, "failed": failed})
+    for name, info in upstreams.items():
+        results = info.get("results", {})
+        ok = int(results.get("ok", 0))
+        rows.append({"upstream": name, "state": info["state"], "ok": ok,
+                     "failed": sum(int(n) for r, n in results.items() if r != "ok")})
     return rows
 
 
@@ -82,10 +61,12 @@ def last_selftest(state: WebState) -> Data | None:
 
 
 async def data(request: web.Request) -> Data:
+    from admin.web.pages.dashboard import numbers
+
     state = request.app[STATE]
-    now = state.clock()
-    problems = await asyncio.to_thread(mandatory_problems, state, now)
-    return {"mandatory_problems": problems, "upstreams": upstream_states(state),
+    figures = await asyncio.to_thread(numbers, state)
+    return {"mandatory_problems": mandatory_problems(figures["lists"]),
+            "upstreams": upstream_rows(figures["upstreams"]),
             "database": database(state),
             "selftest": await asyncio.to_thread(last_selftest, state)}
 

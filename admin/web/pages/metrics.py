@@ -8,14 +8,12 @@ import asyncio
 from aiohttp import web
 
 from admin.web.state import STATE
-from admin.web.views import Rule, json_error, route
+from admin.web.views import Rule, route
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
-    try:
-        from admin.metrics import exposition
-    except ImportError:
-        return json_error(None, "Metrics are not available in this build.", 503)
+    from admin.metrics import exposition
+
     body, content_type = await asyncio.to_thread(exposition, request.app[STATE].config)
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type
