@@ -89,6 +89,8 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
     if control:  # one process does it all; under the supervisor the control process does
         stop_page = await start_stop_page(server, config, reuse_port)
         admin_ui = await start_admin(config)
+        if admin_ui is not None and alerts is not None:
+            alerts.db_healthy = admin_ui.db_healthy
     await stop.wait()
     log.info("shutting down")
     if admin_ui is not None:
@@ -129,6 +131,10 @@ class AdminHandle:
 
     def __init__(self, store: Any, ui: Any) -> None:
         self.store, self.ui = store, ui
+
+    def db_healthy(self) -> bool:
+        """For the alerts: False while the database is unreachable (or was never opened)."""
+        return self.store is not None and bool(self.store.db.healthy)
 
     async def stop(self) -> None:
         if self.ui is not None:

@@ -143,3 +143,22 @@ def test_no_password_or_token_reaches_the_log(straja_factory: Any, unbound: Any,
     assert "setup-token" in log  # the file is named...
     for value in (setup, PASSWORD, secret, secret.removeprefix("stj_")):
         assert value not in log  # ...never a secret
+
+
+def test_an_override_made_with_the_daemon_stopped_is_served(straja_factory: Any, unbound: Any,
+                                                            tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'straja.db'}"
+    server = straja_factory(_config(unbound, url), start=False)
+    server.write_config()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(straja_cmd(*args, "--config", str(server.config_path)),
+                              capture_output=True, text=True, env=straja_env(), timeout=120)
+
+    added = cli("overrides", "add", "deny", "www.example.test", "--comment", "exam day")
+    assert added.returncode == 0, added.stderr
+    server.start()
+    assert _dig_answers(server, 1) == 0  # denied from the first answer
+    override_id = added.stdout.split()[1].rstrip(":")
+    assert cli("overrides", "remove", override_id).returncode == 0
+    assert _wait_for(lambda: _dig_answers(server, 1) == 1, 30), server.read_log()
