@@ -45,6 +45,7 @@ def run_worker(
 async def _serve(config: Config, reuse_port: bool, control: bool, index: int) -> int:
     server = DnsServer(config, reuse_port=reuse_port)
     stats.restore(server.resolver.counters, config.state_path, index)
+    query_log = start_query_log(server, config, index)  # None, and no hook at all, when off
     try:
         await server.start()
     except OSError as exc:
@@ -74,6 +75,8 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
             refresher.configure(new)
         if alerts is not None:
             alerts.configure(new)
+        if query_log is not None:
+            query_log.configure(new.query_log.enabled, new.query_log.level)
         log.info("config reloaded from %s", new.source)
 
     def on_hup() -> None:
@@ -104,7 +107,23 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
     await server.stop()
     stats_task.cancel()
     await asyncio.gather(stats_task, return_exceptions=True)
+    if query_log is not None:
+        query_log.task.cancel()
+        await asyncio.gather(query_log.task, return_exceptions=True)
     return EXIT_OK
+
+
+def start_query_log(server: DnsServer, config: Config, index: int) -> Any:
+    """The opt-in query log's hook and writer task, before the sockets open; None when
+    query_log.enabled is off (then nothing on the query path changes)."""
+    if not config.query_log.enabled:
+        return None
+    from resolver.querylog import QueryLog
+
+    query_log = QueryLog(server.resolver, config.state_path, index, config.query_log.level)
+    query_log.install()
+    query_log.task = asyncio.get_running_loop().create_task(query_log.writer())
+    return query_log
 
 
 async def start_stop_page(server: DnsServer, config: Config, reuse_port: bool) -> StopPage | None:
