@@ -4,8 +4,10 @@ throttle, sessions, tokens, and the rollups' tables."""
 from __future__ import annotations
 
 import multiprocessing
+import stat
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
@@ -48,6 +50,15 @@ def test_concurrent_migrations_do_not_race(db_url: str) -> None:
     with ctx.Pool(4) as pool:
         revisions = pool.map(_migrate, [db_url] * 4)
     assert revisions == [head_revision()] * 4
+
+
+def test_the_sqlite_file_is_private(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'straja.db'}", node_id="n")
+    store.migrate()
+    store.users.add("teacher", "correct horse battery", "admin")
+    for name in ("straja.db", "straja.db-wal"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+    store.close()
 
 
 def test_the_models_match_the_migrations(store: Store) -> None:
@@ -120,6 +131,12 @@ def test_unlock_clears_the_throttle(store: Store) -> None:
     assert store.users.unlock("teacher") == 2
     assert store.users.login_delay("teacher", "10.0.0.66") == 0
     assert store.users.check_password("teacher", "correct horse battery", "10.0.0.66") is not None
+
+
+def test_old_failed_logins_are_forgotten(store: Store) -> None:
+    store.users.check_password("nobody", "guess", "10.0.0.66")
+    assert store.users.purge_failures(older_than=timedelta(days=1)) == 0
+    assert store.users.purge_failures(older_than=timedelta(seconds=-1)) == 1
 
 
 def test_sessions_hold_only_a_hash_and_expire(store: Store) -> None:
