@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import multiprocessing
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,6 +18,7 @@ from admin.store import Store
 from admin.store.errors import Conflict
 from admin.store.migrate import current_revision, head_revision
 from admin.store.records import ManagedGroup, RollupDelta
+from tests.servers import straja_env
 
 
 @pytest.fixture
@@ -42,6 +45,25 @@ def test_migrations_are_idempotent(db_url: str) -> None:
     s.migrate()
     assert current_revision(s.engine) == head_revision()
     assert s.users.count() == 1
+    s.close()
+
+
+def test_head_is_the_newest_migration() -> None:
+    from admin.store.migrate import HEAD
+
+    assert head_revision() == HEAD
+
+
+def test_the_serving_process_migrates_without_loading_alembic(db_url: str) -> None:
+    code = ("import sys; from admin.store import Store; s = Store(sys.argv[1], node_id='n'); "
+            "s.ensure_current(); s.ensure_current(); print(s.users.count()); "
+            "print('alembic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, db_url], capture_output=True, text=True,
+                         timeout=120, env=straja_env())
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "False"]
+    s = Store(db_url, node_id="n")
+    assert current_revision(s.engine) == head_revision()
     s.close()
 
 
