@@ -32,7 +32,8 @@ async def _control(config: Config) -> int:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     tasks = [loop.create_task(Refresher(config).run())]
-    tasks.append(loop.create_task(Alerts(config).run()))
+    alerts = Alerts(config)
+    tasks.append(loop.create_task(alerts.run()))
     page = doh = None
     if config.stop_page.enabled or config.dns.https_listen:
         # Never started: its resolver answers "which list?" for the STOP page and the DoH
@@ -42,6 +43,8 @@ async def _control(config: Config) -> int:
         page = await start_stop_page(policy, config, reuse_port=False)
         doh = await start_doh(policy, config, reuse_port=False)
     admin_ui = await start_admin(config)
+    if admin_ui is not None:
+        alerts.db_healthy = admin_ui.db_healthy
     await stop.wait()
     if admin_ui is not None:
         await admin_ui.stop()

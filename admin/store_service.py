@@ -25,6 +25,7 @@ log = logging.getLogger("straja.store")
 
 MIRROR_EVERY = 10.0
 PURGE_EVERY = 3600.0
+QUERY_LOG_EVERY = 5.0
 
 
 class StoreService:
@@ -38,8 +39,15 @@ class StoreService:
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
-    def start(cls, config: Config) -> StoreService:
-        """Create everything (no database I/O here: the thread does it) and start."""
+    async def start(cls, config: Config) -> StoreService:
+        """Create everything and start. SQLAlchemy and Alembic are imported, and the
+        spill file read, on a thread: with `workers: 1` this loop answers DNS meanwhile."""
+        service = await asyncio.to_thread(cls._create, config)
+        service._task = asyncio.get_running_loop().create_task(service._collect())
+        return service
+
+    @classmethod
+    def _create(cls, config: Config) -> StoreService:
         from admin.rollups import Rollups
         from admin.store import Store, database_url
         from admin.store.dbthread import DbThread
@@ -53,12 +61,12 @@ class StoreService:
         rollups.start()
         service = cls(config, store, db, rollups)
         service._schedule()
-        service._task = asyncio.get_running_loop().create_task(service._collect())
         return service
 
     def _schedule(self) -> None:
         from admin import changes
         from admin.mirror import import_reports, mirror_list_events
+        from admin.query_log import ingest
 
         config = self.config
         state = config.state_path
@@ -75,14 +83,19 @@ class StoreService:
             mirror_list_events(store, state, list_ids)
             import_reports(store, state)
 
+        def query_log(store: Store) -> None:
+            ingest(store, state, enabled=config.query_log.enabled, level=config.query_log.level)
+
         def purge(store: Store) -> None:
             store.stats.purge()
             store.sessions.purge_expired()
+            store.users.purge_failures()
             store.query_log.purge(datetime.now(UTC)
                                   - timedelta(seconds=config.query_log.retention))
 
         self.db.every(MIRROR_EVERY, publish_once, "publish", first=0)
         self.db.every(MIRROR_EVERY, mirror, "mirror", first=0)
+        self.db.every(QUERY_LOG_EVERY, query_log, "query log", first=0)
         self.db.every(PURGE_EVERY, purge, "purge", first=60)
 
     async def _collect(self) -> None:

@@ -85,9 +85,16 @@ class Postgres:
                 time.sleep(0.2)
 
     def stop(self) -> None:
+        """A fast shutdown by pg_ctl, which returns once the server is gone (signalling
+        runuser instead would kill postgres and leave its postmaster.pid behind)."""
         if self.proc is None:
             return
-        self.proc.terminate()  # SIGTERM to runuser reaches postgres: a "smart" shutdown
+        try:
+            self._run(str(PG_BIN / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast",
+                      "-w", "-t", "60")
+        except RuntimeError:
+            if self.proc.poll() is None:
+                raise
         try:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
