@@ -34,9 +34,17 @@ NAMES = [f"n{i:03d}.bench.test" for i in range(200)]
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free for both TCP and UDP (a TCP-only probe can hand out a port whose UDP
+    side another server holds, which would then answer for us)."""
+    while True:
+        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", 0))
+            port = int(tcp.getsockname()[1])
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def certificate(directory: Path) -> tuple[Path, Path]:
