@@ -177,7 +177,17 @@ def install(spec: ListSpec, store: ListStore, path: Path, signature_text: str | 
         store.record_refusal(spec.id, exc.reason, now)
         raise
     return store.activate(spec, compiled, signature_text, verified=verified,
-                          source_serial=serial, now=now)
+                          source_serial=serial, now=now, source_digest=_sha256(path))
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def update(spec: ListSpec, store: ListStore, progress: Progress | None = None) -> Activation:

@@ -221,6 +221,7 @@ class ListStore:
         verified: minisign.Verified | None = None,
         source_serial: int | None = None,
         now: float | None = None,
+        source_digest: str | None = None,
     ) -> Activation:
         """Verify, open and check a compiled candidate, then make it the active version.
 
@@ -232,7 +233,7 @@ class ListStore:
         with self.locked():
             try:
                 return self._activate(spec, candidate, signature_text, verified, source_serial,
-                                      now)
+                                      now, source_digest)
             except Refused as exc:
                 self.record_refusal(spec.id, exc.reason, now)
                 raise
@@ -245,6 +246,7 @@ class ListStore:
         verified: minisign.Verified | None,
         source_serial: int | None,
         now: float,
+        source_digest: str | None = None,
     ) -> Activation:
         if verified is None:
             verified = self.verify(spec, candidate, signature_text)
@@ -287,7 +289,11 @@ class ListStore:
                     spec.id, f"rollback: serial {serial} is lower than the active {active_serial}"
                 )
             if serial == active_serial:
-                if status.get("sha256") == digest:
+                # A source list compiled twice (the CLI beside the daemon) differs in its
+                # compile time, not in what it lists: the source's digest tells.
+                same_source = source_digest is not None and (
+                    status.get("source_sha256") == source_digest)
+                if status.get("sha256") == digest or same_source:
                     self.update_status(spec.id, last_check=int(now))
                     return Activation(spec.id, serial, False, f"serial {serial} is already active")
                 raise Refused(
@@ -314,6 +320,7 @@ class ListStore:
             sha256=digest,
             activated=int(now),
             last_check=int(now),
+            source_sha256=source_digest,
         )
         self.bump_generation()
         log.info("list %s: serial %d is now active (%d entries)", spec.id, serial, header.count)
