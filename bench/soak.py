@@ -39,9 +39,9 @@ ZONE_NAMES = ["www.example.test A", "www.example.test AAAA", "mixed.example.test
               "alias.example.test A", "medium.example.test TXT", "www.google.com A"]
 
 
-def rss_kib(pid: int) -> int:
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
 
@@ -117,11 +117,15 @@ def run(minutes: float, load: float, swap_every: float, workdir: Path) -> dict[s
         started = time.monotonic()
         thread.start()
         samples: list[tuple[float, int]] = []
+        per_minute: list[str] = []  # RSS (anonymous part) in MiB at each minute
         serial = 1
         next_swap = started + swap_every
         while thread.is_alive():
             now = time.monotonic()
             samples.append((now - started, rss_kib(server.proc.pid)))
+            if now - started >= 60 * len(per_minute):
+                per_minute.append(f"{samples[-1][1] / 1024:.1f} "
+                                  f"({rss_kib(server.proc.pid, 'RssAnon') / 1024:.1f})")
             if now >= next_swap:
                 serial += 1
                 version = pub.compile("soak", listed[serial % 7:], serial)
@@ -140,6 +144,7 @@ def run(minutes: float, load: float, swap_every: float, workdir: Path) -> dict[s
             "lost": sent.lost, "servfail": servfails, "counted": counted,
             "swaps": serial - 1, "rss_kib_after_1min": baseline, "rss_kib_end": final,
             "rss_growth": round(final / baseline - 1, 4) if baseline else None,
+            "rss_mib_each_minute": ", ".join(per_minute),
             "rcodes": sent.rcodes,
             "verdict": "PASS" if (servfails == 0 and counted == sent.sent
                                   and baseline and final < baseline * 1.05) else "FAIL",
