@@ -32,13 +32,16 @@ async def _control(config: Config) -> int:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     tasks = [loop.create_task(Refresher(config).run())]
-    tasks.append(loop.create_task(Alerts(config).run()))
+    alerts = Alerts(config)
+    tasks.append(loop.create_task(alerts.run()))
     page = None
     if config.stop_page.enabled:
         policy = DnsServer(config)  # never started: its resolver only answers "which list?"
         tasks.append(loop.create_task(policy.lists.run()))
         page = await start_stop_page(policy, config, reuse_port=False)
     admin_ui = await start_admin(config)
+    if admin_ui is not None:
+        alerts.db_healthy = admin_ui.db_healthy
     await stop.wait()
     if admin_ui is not None:
         await admin_ui.stop()

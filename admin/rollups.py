@@ -7,9 +7,12 @@ worker; the increases are handed to the database thread's bounded buffer, which 
 blocks. A value that went down means the worker started from zero: its value is the
 delta. A key missing from a snapshot reads as zero (either side may be older).
 
-The supervisor restarts the control process on every SIGHUP, so `stop()` spills what the
-buffer could not write, and the last values seen, to state_dir/run/rollups-spill.json;
-`start()` loads and deletes that file. Nothing is counted twice and little is lost.
+The values already handed over are kept in state_dir/run/rollups-seen.json after every
+collection, so a new control process continues where the last one stopped (with no such
+file, every count in the snapshots is new: the first run with a store). The supervisor
+restarts the control process on every SIGHUP, so `stop()` also spills what the buffer
+could not write to state_dir/run/rollups-spill.json, and `start()` takes it over and
+deletes it. Nothing is counted twice; a crash loses at most what was in the buffer.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from admin.store.records import RollupDelta
 log = logging.getLogger("straja.rollups")
 
 INTERVAL = 5.0
-SPILL_NAME = "rollups-spill.json"
+SPILL_NAME = "rollups-spill.json"  # rows the database did not take before a stop
+SEEN_NAME = "rollups-seen.json"  # per worker, the values already handed over
 # Snapshot numbers that are not counts (or are sums of other counts): never rolled up.
 NOT_COUNTS = frozenset({"blocked", "blocked_mandatory", "blocked_operator", "blocked_family",
                         "cache_entries", "written_at", "qps"})
@@ -96,32 +100,28 @@ class Rollups:
         self.state_dir = state_dir
         self.db = db
         self.seen: dict[str, Flat] = {}  # worker index -> the values already handed over
-        self.primed = False
 
     @property
     def spill_path(self) -> Path:
         return run_dir(self.state_dir) / SPILL_NAME
 
+    @property
+    def seen_path(self) -> Path:
+        return run_dir(self.state_dir) / SEEN_NAME
+
     def start(self) -> None:
-        """Take over what the previous control process spilled, or start from the current
-        values (counts from before any control process ran are not rolled up)."""
-        try:
-            data = json.loads(self.spill_path.read_text())
-        except FileNotFoundError:
-            data = None
-        except (OSError, ValueError) as exc:
-            log.warning("%s cannot be read, starting from the current counters: %s",
-                        self.spill_path, exc)
-            data = None
-        if isinstance(data, dict):
-            self.seen = {index: {_key(k): int(v)
-                                 for k, v in values.items()}
-                         for index, values in data.get("seen", {}).items()}
+        """Continue from the values the previous control process handed over, and take
+        over the rows it could not write."""
+        seen = _read_json(self.seen_path)
+        if isinstance(seen, dict):
+            self.seen = {index: {_key(k): int(v) for k, v in values.items()}
+                         for index, values in seen.items() if isinstance(values, dict)}
+        spilled = _read_json(self.spill_path)
+        if isinstance(spilled, list):
             pending = [RollupDelta(datetime.fromisoformat(m), metric, int(n), list_id, tier,
                                    action, rcode)
-                       for m, metric, list_id, tier, action, rcode, n in data.get("pending", [])]
+                       for m, metric, list_id, tier, action, rcode, n in spilled]
             self.db.submit_rollups(pending)
-            self.primed = True
             log.info("rollups: took over %d pending rows from %s", len(pending),
                      self.spill_path)
         self.spill_path.unlink(missing_ok=True)
@@ -129,9 +129,6 @@ class Rollups:
     def collect(self, now: datetime | None = None) -> int:
         """Hand the increases since the last call to the database thread; returns the rows."""
         current = read_snapshots(self.state_dir)
-        if not self.primed:
-            self.seen, self.primed = current, True
-            return 0
         minute = (now or datetime.now(UTC)).replace(second=0, microsecond=0)
         rows = []
         for index, flat in current.items():
@@ -141,11 +138,13 @@ class Rollups:
             self.seen[index] = flat
         if rows:
             self.db.submit_rollups(rows)
+            _write_json(self.seen_path, {index: {"\t".join(k): v for k, v in flat.items()}
+                                         for index, flat in self.seen.items()})
         return len(rows)
 
     def stop(self) -> None:
         """The last collection, the database thread's last write, then the spill file for
-        whatever is left (and the values seen, so the next process continues from them)."""
+        whatever the database did not take."""
         try:
             self.collect()
         except OSError as exc:
@@ -156,19 +155,30 @@ class Rollups:
     def spill(self, pending: Iterable[RollupDelta]) -> None:
         rows = [[d.minute.isoformat(), d.metric, d.list_id, d.tier, d.action, d.rcode, d.count]
                 for d in pending]
-        data = {"seen": {index: {"\t".join(k): v for k, v in flat.items()}
-                         for index, flat in self.seen.items()},
-                "pending": rows}
-        path = self.spill_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        if not rows:
+            return
         try:
-            tmp.write_text(json.dumps(data))
-            os.replace(tmp, path)
+            _write_json(self.spill_path, rows)
         except OSError as exc:
             log.error("rollups: %d pending rows are lost, %s cannot be written: %s",
-                      len(rows), path, exc)
+                      len(rows), self.spill_path, exc)
             return
-        if rows:
-            log.warning("rollups: the database could not take %d rows; kept in %s for the "
-                        "next start", len(rows), path)
+        log.warning("rollups: the database could not take %d rows; kept in %s for the next "
+                    "start", len(rows), self.spill_path)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("rollups: %s cannot be read, ignored: %s", path, exc)
+        return None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)

@@ -25,6 +25,7 @@ log = logging.getLogger("straja.store")
 
 MIRROR_EVERY = 10.0
 PURGE_EVERY = 3600.0
+QUERY_LOG_EVERY = 5.0
 
 
 class StoreService:
@@ -59,6 +60,7 @@ class StoreService:
     def _schedule(self) -> None:
         from admin import changes
         from admin.mirror import import_reports, mirror_list_events
+        from admin.query_log import ingest
 
         config = self.config
         state = config.state_path
@@ -75,6 +77,9 @@ class StoreService:
             mirror_list_events(store, state, list_ids)
             import_reports(store, state)
 
+        def query_log(store: Store) -> None:
+            ingest(store, state, enabled=config.query_log.enabled, level=config.query_log.level)
+
         def purge(store: Store) -> None:
             store.stats.purge()
             store.sessions.purge_expired()
@@ -83,6 +88,7 @@ class StoreService:
 
         self.db.every(MIRROR_EVERY, publish_once, "publish", first=0)
         self.db.every(MIRROR_EVERY, mirror, "mirror", first=0)
+        self.db.every(QUERY_LOG_EVERY, query_log, "query log", first=0)
         self.db.every(PURGE_EVERY, purge, "purge", first=60)
 
     async def _collect(self) -> None:

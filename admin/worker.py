@@ -45,6 +45,7 @@ def run_worker(
 async def _serve(config: Config, reuse_port: bool, control: bool, index: int) -> int:
     server = DnsServer(config, reuse_port=reuse_port)
     stats.restore(server.resolver.counters, config.state_path, index)
+    query_log = start_query_log(server, config, index)  # None, and no hook at all, when off
     try:
         await server.start()
     except OSError as exc:
@@ -74,6 +75,8 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
             refresher.configure(new)
         if alerts is not None:
             alerts.configure(new)
+        if query_log is not None:
+            query_log.configure(new.query_log.enabled, new.query_log.level)
         log.info("config reloaded from %s", new.source)
 
     def on_hup() -> None:
@@ -89,6 +92,8 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
     if control:  # one process does it all; under the supervisor the control process does
         stop_page = await start_stop_page(server, config, reuse_port)
         admin_ui = await start_admin(config)
+        if admin_ui is not None and alerts is not None:
+            alerts.db_healthy = admin_ui.db_healthy
     await stop.wait()
     log.info("shutting down")
     if admin_ui is not None:
@@ -102,7 +107,23 @@ async def _serve(config: Config, reuse_port: bool, control: bool, index: int) ->
     await server.stop()
     stats_task.cancel()
     await asyncio.gather(stats_task, return_exceptions=True)
+    if query_log is not None:
+        query_log.task.cancel()
+        await asyncio.gather(query_log.task, return_exceptions=True)
     return EXIT_OK
+
+
+def start_query_log(server: DnsServer, config: Config, index: int) -> Any:
+    """The opt-in query log's hook and writer task, before the sockets open; None when
+    query_log.enabled is off (then nothing on the query path changes)."""
+    if not config.query_log.enabled:
+        return None
+    from resolver.querylog import QueryLog
+
+    query_log = QueryLog(server.resolver, config.state_path, index, config.query_log.level)
+    query_log.install()
+    query_log.task = asyncio.get_running_loop().create_task(query_log.writer())
+    return query_log
 
 
 async def start_stop_page(server: DnsServer, config: Config, reuse_port: bool) -> StopPage | None:
@@ -129,6 +150,10 @@ class AdminHandle:
 
     def __init__(self, store: Any, ui: Any) -> None:
         self.store, self.ui = store, ui
+
+    def db_healthy(self) -> bool:
+        """For the alerts: False while the database is unreachable (or was never opened)."""
+        return self.store is not None and bool(self.store.db.healthy)
 
     async def stop(self) -> None:
         if self.ui is not None:
