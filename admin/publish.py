@@ -32,8 +32,8 @@ from resolver.operator_state import (
     prefix_path,
     section_path,
 )
-from resolver.prefixes import encode_prefixes
-from resolver.settings import IPNetwork, parse_override
+from resolver.prefixes import Prefix, encode_prefixes, network_prefix, parse_prefix
+from resolver.settings import parse_override
 
 if TYPE_CHECKING:
     from admin.config import Config
@@ -104,9 +104,13 @@ def publish_groups(state_dir: Path, groups: Sequence[PublishedGroup]) -> None:
     blobs: dict[str, bytes] = {}
     for i, g in enumerate(groups):
         where = f"groups[{i}] ({g.name})"
-        networks: list[IPNetwork] = []
+        networks: list[Prefix] = []
         macs: list[str] = []
         for client in g.clients:
+            fast = parse_prefix(client.strip())  # 100k of them: ipaddress would take seconds
+            if fast is not None:
+                networks.append(fast)
+                continue
             try:
                 member = parse_client(client)
             except ValueError as exc:
@@ -114,7 +118,7 @@ def publish_groups(state_dir: Path, groups: Sequence[PublishedGroup]) -> None:
             if isinstance(member, str):
                 macs.append(member)
             else:
-                networks.append(member)
+                networks.append(network_prefix(member))
         for s in g.schedules:
             try:
                 parse_schedule(s)

@@ -31,6 +31,7 @@ from resolver.groups import (
     PolicyFactory,
     next_minute,
 )
+from resolver.groups import retire as retire_groups
 from resolver.groups import tick as tick_groups
 from resolver.operator_state import NO_OPERATOR_STATE, OperatorState, PolicySource
 from resolver.policy import ACTION_CODES, Block, Policy
@@ -224,6 +225,7 @@ class Resolver:
         now = local_now(self.timezone)
         if now.timestamp() >= self.operator_deadline:
             log.info("a published override or pause ended; the policy is rebuilt")
+            retire_groups(self.groups)  # answer_fast may hold one of them right now
             self.rebuild()
             return
         changed = tick_groups(self.groups, self.make_policy, now)

@@ -379,10 +379,22 @@ def tick(table: GroupTable, make_policy: PolicyFactory, now: datetime) -> list[s
         group.policy = make_policy(active_lists(group.settings, windows))
         if group.paused:
             group.policy = paused_policy(group.policy)
-        generation, index, epoch = struct.unpack("!IHH", group.tag)
-        group.retag(_tag(generation, index, epoch + 1))
+        _next_epoch(group)
         changed.append(group.name)
     return changed
+
+
+def _next_epoch(group: Group) -> None:
+    generation, index, epoch = struct.unpack("!IHH", group.tag)
+    group.retag(_tag(generation, index, epoch + 1))
+
+
+def retire(table: GroupTable) -> None:
+    """Move every group of a table that is being replaced to a new epoch, so that a caller
+    still holding one of them (the fast path, for the query during which the table is
+    replaced) finds none of the answers cached under it."""
+    for group in {id(g): g for g in [*table.groups, table.default]}.values():
+        _next_epoch(group)
 
 
 def next_minute(now: datetime) -> datetime:

@@ -18,12 +18,13 @@ prefixes cost about 6 bytes each and a lookup is one bisect per distinct prefix 
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 
-from resolver.settings import IPAddress, IPNetwork
+from resolver.settings import IPAddress
 
 MAGIC = b"STRJPFX1"
 _HEAD = struct.Struct("!8sII")
@@ -32,17 +33,42 @@ _V6 = struct.Struct("!QQB")
 
 # Decoded records of one file: ([(address, prefixlen)] for IPv4, the same for IPv6)
 Records = tuple[list[tuple[int, int]], list[tuple[int, int]]]
+Prefix = tuple[int, int, int]  # (IP version, network address, prefix length)
 
 
 class PrefixFileError(ValueError):
     """A prefix file that is truncated or not one; the message says which and why."""
 
 
-def encode_prefixes(networks: Iterable[IPNetwork]) -> bytes:
-    """The file's bytes for `networks` (sorted and deduplicated, so equal sets give equal
+def parse_prefix(text: str) -> Prefix | None:
+    """A CIDR or a bare address, host bits cleared (as `ipaddress.ip_network(strict=False)`
+    does, about five times faster); None when `text` is not one (a MAC address, a zone
+    index, a typo: the caller's slower parser then says what it is)."""
+    address, slash, length = text.partition("/")
+    version, bits, family = (6, 128, socket.AF_INET6) if ":" in address else (
+        4, 32, socket.AF_INET)
+    try:
+        value = int.from_bytes(socket.inet_pton(family, address), "big")
+    except OSError:
+        return None
+    plen = bits
+    if slash:
+        if not (length.isascii() and length.isdigit()) or int(length) > bits:
+            return None
+        plen = int(length)
+    return version, value & ~((1 << (bits - plen)) - 1), plen
+
+
+def network_prefix(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Prefix:
+    return network.version, int(network.network_address), network.prefixlen
+
+
+def encode_prefixes(prefixes: Iterable[Prefix]) -> bytes:
+    """The file's bytes for `prefixes` (sorted and deduplicated, so equal sets give equal
     files and therefore equal names)."""
-    v4 = sorted({(int(n.network_address), n.prefixlen) for n in networks if n.version == 4})
-    v6 = sorted({(int(n.network_address), n.prefixlen) for n in networks if n.version == 6})
+    unique = set(prefixes)
+    v4 = sorted((addr, plen) for version, addr, plen in unique if version == 4)
+    v6 = sorted((addr, plen) for version, addr, plen in unique if version == 6)
     parts = [_HEAD.pack(MAGIC, len(v4), len(v6))]
     parts.extend(_V4.pack(addr, plen) for addr, plen in v4)
     parts.extend(_V6.pack(addr >> 64, addr & 0xFFFFFFFFFFFFFFFF, plen) for addr, plen in v6)

@@ -168,6 +168,11 @@ def test_a_pause_for_one_group_leaves_the_others_filtered(straja_factory, unboun
     assert _wait_for(lambda: _a(s, "www.example.test", "127.0.0.9") == ["192.0.2.10"])
     assert _a(s, "www.example.test") == ["0.0.0.0"]
     assert _a(s, "mixed.example.test", "127.0.0.9") == ["0.0.0.0"]
+    check = _check(s, "www.example.test", "--client", "127.0.0.9")
+    assert check.returncode == 0 and "paused (group lab) until" in check.stdout, check.stdout
+    check = _check(s, "mixed.example.test", "--client", "127.0.0.9")
+    assert check.returncode == 3 and "blocked by law (mandatory tier)" in check.stdout
+    assert _check(s, "www.example.test", "--client", "127.0.0.1").returncode == 3
 
 
 def test_a_managed_group_by_cidr_gets_its_own_lists(straja_factory, unbound, lists) -> None:
@@ -240,11 +245,12 @@ def test_every_worker_picks_up_a_change(straja_factory, unbound, lists) -> None:
 def test_the_prefix_index_finds_the_most_specific_prefix_in_both_families() -> None:
     import ipaddress
 
-    from resolver.prefixes import PrefixIndex, decode_prefixes, encode_prefixes
+    from resolver.prefixes import PrefixIndex, decode_prefixes, encode_prefixes, parse_prefix
 
     def records(*nets: str):  # type: ignore[no-untyped-def]
-        blob = encode_prefixes([ipaddress.ip_network(n) for n in nets])
-        return decode_prefixes(blob, "test")
+        prefixes = [parse_prefix(n) for n in nets]
+        assert None not in prefixes
+        return decode_prefixes(encode_prefixes(prefixes), "test")  # type: ignore[arg-type]
 
     index = PrefixIndex([records("10.0.0.0/8", "2001:db8::/32"),
                          records("10.1.2.0/24", "2001:db8:1::/48"),
@@ -256,7 +262,14 @@ def test_the_prefix_index_finds_the_most_specific_prefix_in_both_families() -> N
     assert index.lookup(ip("2001:db8:1::5")) == (48, 1)
     assert index.lookup(ip("2001:db8:2::5")) == (32, 0)
     with pytest.raises(ValueError, match="truncated"):
-        decode_prefixes(encode_prefixes([ipaddress.ip_network("10.0.0.0/8")])[:-1], "f.pfx")
+        decode_prefixes(encode_prefixes([(4, 10 << 24, 8)])[:-1], "f.pfx")
+    # The quick parser agrees with ipaddress, and leaves what it cannot read to it.
+    for text in ("10.1.2.3/24", "10.1.2.3", "2001:db8::1/64", "::ffff:10.0.0.1/120", "0.0.0.0/0"):
+        net = ipaddress.ip_network(text, strict=False)
+        assert parse_prefix(text) == (net.version, int(net.network_address), net.prefixlen)
+    for text in ("10.0.0.0/33", "010.0.0.1", "aa:bb:cc:dd:ee:ff", "fe80::1%eth0", "10.0.0/8",
+                 "10.0.0.0/+8", "10.0.0.0/٨"):
+        assert parse_prefix(text) is None
 
 
 def test_publishing_refuses_bad_input_with_the_field_named(tmp_path: Path) -> None:
@@ -267,3 +280,48 @@ def test_publishing_refuses_bad_input_with_the_field_named(tmp_path: Path) -> No
     with pytest.raises(ValueError, match=r"groups\[0\] \(lab\)\.schedules"):
         publish_groups(tmp_path, [PublishedGroup("lab", (), (), False, ({"days": ["someday"]},))])
     assert not (tmp_path / "operator" / "groups.json").exists()
+
+
+def test_a_cached_answer_made_under_an_override_is_not_served_past_its_expiry(
+    tmp_path: Path,
+) -> None:
+    """In-process, so that nothing but the query itself can notice the expiry (no poll)."""
+    import dnslib
+
+    from admin import listmanager
+    from admin.config import load_config_text
+    from blocklists.store import ListStore
+    from resolver import wire
+    from resolver.core import Resolver
+    from resolver.lists import ListWatcher
+    from resolver.operator_state import OperatorState, Override
+
+    pub = Publisher(tmp_path)
+    path = pub.compile("op", ["www.example.test"], 1)
+    config = load_config_text(
+        f"upstreams: [127.0.0.1]\nstate_dir: {tmp_path}/state\n"
+        f"lists:\n  - {{id: op, source: {path}, tier: operator, keys: [{pub.key}]}}\n"
+    )
+    listmanager.import_file(config.lists[0], ListStore(config.state_path), path)
+    r = Resolver(config)
+    ListWatcher(r, config.state_path).configure(config.state_path, config.lists, config.local)
+    query = bytes(dnslib.DNSRecord.question("www.example.test", "A").pack())
+
+    def answer() -> list[str]:
+        result = r.answer_fast(query, "127.0.0.1", False)
+        assert isinstance(result, bytes)
+        return [str(rr.rdata) for rr in dnslib.DNSRecord.parse(result).rr]
+
+    assert answer() == ["0.0.0.0"]
+    expires = time.time() + 1.0
+    r.set_operator_state(OperatorState(overrides=(Override("allow", "www.example.test",
+                                                           expires),)))
+    miss = r.answer_fast(query, "127.0.0.1", False)
+    assert isinstance(miss, wire.Query)  # allowed now: it would go upstream
+    upstream = dnslib.DNSRecord.parse(query).reply()
+    upstream.add_answer(dnslib.RR("www.example.test", rdata=dnslib.A("192.0.2.10"), ttl=3600))
+    r._store(miss, miss.question, wire.parse_answer(bytes(upstream.pack()), miss.qend))
+    assert answer() == ["192.0.2.10"]  # a cache hit
+    while time.time() < expires:
+        time.sleep(0.05)
+    assert answer() == ["0.0.0.0"]
