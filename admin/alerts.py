@@ -226,9 +226,8 @@ class Alerts:
         for key in [k for k in self.active if k not in seen]:
             state = self.active.pop(key)
             alert = str(state.get("alert", key.partition(":")[0]))
-            what = key.partition(":")[2] or alert.replace("_", " ")
-            out.append(self._event(alert, "resolved", f"Resolved: {alert.replace('_', ' ')} "
-                                   f"({what}) is over.", state.get("list"), state))
+            out.append(self._event(alert, "resolved", _resolved_message(alert, state.get("list")),
+                                   state.get("list"), state))
         if out:
             self._save()
         return out
@@ -280,6 +279,17 @@ class Alerts:
             except Exception:
                 log.exception("alert check failed")
             await asyncio.sleep(self.interval)
+
+
+def _resolved_message(alert: str, list_id: object) -> str:
+    if alert.startswith("mandatory_list_"):
+        problem = alert[len("mandatory_list_"):]
+        return f"Resolved: mandatory list {list_id} is no longer {problem}."
+    if alert == "upstreams_down":
+        return "Resolved: an upstream answers again."
+    if alert == "database_unreachable":
+        return "Resolved: the database is reachable again."
+    return f"Resolved: {alert.replace('_', ' ')} is over."
 
 
 def _describe(exc: BaseException) -> str:
