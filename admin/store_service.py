@@ -39,8 +39,15 @@ class StoreService:
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
-    def start(cls, config: Config) -> StoreService:
-        """Create everything (no database I/O here: the thread does it) and start."""
+    async def start(cls, config: Config) -> StoreService:
+        """Create everything and start. SQLAlchemy and Alembic are imported, and the
+        spill file read, on a thread: with `workers: 1` this loop answers DNS meanwhile."""
+        service = await asyncio.to_thread(cls._create, config)
+        service._task = asyncio.get_running_loop().create_task(service._collect())
+        return service
+
+    @classmethod
+    def _create(cls, config: Config) -> StoreService:
         from admin.rollups import Rollups
         from admin.store import Store, database_url
         from admin.store.dbthread import DbThread
@@ -54,7 +61,6 @@ class StoreService:
         rollups.start()
         service = cls(config, store, db, rollups)
         service._schedule()
-        service._task = asyncio.get_running_loop().create_task(service._collect())
         return service
 
     def _schedule(self) -> None:
@@ -83,6 +89,7 @@ class StoreService:
         def purge(store: Store) -> None:
             store.stats.purge()
             store.sessions.purge_expired()
+            store.users.purge_failures()
             store.query_log.purge(datetime.now(UTC)
                                   - timedelta(seconds=config.query_log.retention))
 

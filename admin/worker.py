@@ -169,7 +169,7 @@ async def start_admin(config: Config) -> AdminHandle | None:
     which parts are not available, and DNS keeps serving."""
     if not config.admin.enabled:
         return None
-    service = start_store(config)
+    service = await start_store(config)
     from admin.web.server import start_admin_ui
 
     try:
@@ -180,14 +180,15 @@ async def start_admin(config: Config) -> AdminHandle | None:
     return AdminHandle(service, ui)
 
 
-def start_store(config: Config) -> Any:
+async def start_store(config: Config) -> Any:
     """The store service, or None (logged) when the database URL cannot be used at all."""
-    from admin.store import database_url
     from admin.store_service import StoreService
 
     try:
-        return StoreService.start(config)
+        return await StoreService.start(config)
     except Exception as exc:  # noqa: BLE001 - a bad URL or a missing driver: DNS serves on
+        from admin.store import database_url
+
         log.error("the database %s cannot be used: %s", _safe_url(database_url(config)), exc)
         return None
 

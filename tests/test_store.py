@@ -4,8 +4,12 @@ throttle, sessions, tokens, and the rollups' tables."""
 from __future__ import annotations
 
 import multiprocessing
+import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
@@ -14,6 +18,7 @@ from admin.store import Store
 from admin.store.errors import Conflict
 from admin.store.migrate import current_revision, head_revision
 from admin.store.records import ManagedGroup, RollupDelta
+from tests.servers import straja_env
 
 
 @pytest.fixture
@@ -43,11 +48,39 @@ def test_migrations_are_idempotent(db_url: str) -> None:
     s.close()
 
 
+def test_head_is_the_newest_migration() -> None:
+    from admin.store.migrate import HEAD
+
+    assert head_revision() == HEAD
+
+
+def test_the_serving_process_migrates_without_loading_alembic(db_url: str) -> None:
+    code = ("import sys; from admin.store import Store; s = Store(sys.argv[1], node_id='n'); "
+            "s.ensure_current(); s.ensure_current(); print(s.users.count()); "
+            "print('alembic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, db_url], capture_output=True, text=True,
+                         timeout=120, env=straja_env())
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "False"]
+    s = Store(db_url, node_id="n")
+    assert current_revision(s.engine) == head_revision()
+    s.close()
+
+
 def test_concurrent_migrations_do_not_race(db_url: str) -> None:
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(4) as pool:
         revisions = pool.map(_migrate, [db_url] * 4)
     assert revisions == [head_revision()] * 4
+
+
+def test_the_sqlite_file_is_private(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'straja.db'}", node_id="n")
+    store.migrate()
+    store.users.add("teacher", "correct horse battery", "admin")
+    for name in ("straja.db", "straja.db-wal"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+    store.close()
 
 
 def test_the_models_match_the_migrations(store: Store) -> None:
@@ -120,6 +153,12 @@ def test_unlock_clears_the_throttle(store: Store) -> None:
     assert store.users.unlock("teacher") == 2
     assert store.users.login_delay("teacher", "10.0.0.66") == 0
     assert store.users.check_password("teacher", "correct horse battery", "10.0.0.66") is not None
+
+
+def test_old_failed_logins_are_forgotten(store: Store) -> None:
+    store.users.check_password("nobody", "guess", "10.0.0.66")
+    assert store.users.purge_failures(older_than=timedelta(days=1)) == 0
+    assert store.users.purge_failures(older_than=timedelta(seconds=-1)) == 1
 
 
 def test_sessions_hold_only_a_hash_and_expire(store: Store) -> None:

@@ -162,3 +162,13 @@ def test_an_override_made_with_the_daemon_stopped_is_served(straja_factory: Any,
     override_id = added.stdout.split()[1].rstrip(":")
     assert cli("overrides", "remove", override_id).returncode == 0
     assert _wait_for(lambda: _dig_answers(server, 1) == 1, 30), server.read_log()
+
+
+def test_a_database_gone_at_start_leaves_dns_answering(straja_factory: Any, unbound: Any
+                                                       ) -> None:
+    pytest.importorskip("psycopg", reason="psycopg is not installed")
+    url = f"postgresql+psycopg://straja@127.0.0.1:{free_port()}/straja"  # nobody listens
+    server = straja_factory(_config(unbound, url))
+    assert _dig_answers(server, 5) == 5
+    assert _wait_for(lambda: "the database is unavailable" in server.read_log(), 60)
+    assert _dig_answers(server, 5) == 5

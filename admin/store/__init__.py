@@ -67,6 +67,15 @@ class Store:
 
         upgrade(self.engine)
 
+    def ensure_current(self) -> None:
+        """Like migrate(), for the serving process: a schema at the newest revision is
+        checked in plain SQL, and migrations run in a short-lived subprocess, so Alembic
+        is never loaded here."""
+        from admin.store.migrate import is_current, upgrade_in_subprocess
+
+        if not is_current(self.engine):
+            upgrade_in_subprocess(self.url)
+
     def close(self) -> None:
         self.engine.dispose()
 

@@ -63,8 +63,9 @@ class DbThread:
 
     def __init__(self, store: Store, *, max_pending: int = 10000,
                  flush_interval: float = FLUSH_INTERVAL, migrate: bool = False) -> None:
-        """With `migrate`, the thread applies the migrations first, and retries every
-        flush interval while the database is unreachable (DNS serves meanwhile)."""
+        """With `migrate`, the thread brings the schema up to date first (in a subprocess,
+        see Store.ensure_current), and retries every flush interval while the database is
+        unreachable (DNS serves meanwhile)."""
         self.store = store
         self.migrated = not migrate
         self.max_pending = max_pending
@@ -161,7 +162,7 @@ class DbThread:
         if self.migrated:
             return True
         try:
-            self.store.migrate()
+            self.store.ensure_current()
         except Exception as exc:  # noqa: BLE001 - retried at the next turn
             self._failed(exc)
             return False

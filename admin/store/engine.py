@@ -6,6 +6,7 @@ fast and keep the rollups in its buffer than sit on a lock for the default five 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -22,6 +23,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2,
                              hide_parameters=True, connect_args=_connect_args(parsed))
+    _create_private(parsed.database)
     engine = create_engine(url, hide_parameters=True,
                            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
@@ -35,6 +37,19 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def _create_private(database: str | None) -> None:
+    """Create a missing SQLite file as 0600 (SQLite gives its -wal and -shm files the same
+    mode): it holds password hashes, and the umask would leave it world-readable."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        pass  # its folder is missing: SQLite will say so when connecting
 
 
 def _connect_args(url: URL) -> dict[str, Any]:

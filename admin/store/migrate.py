@@ -76,3 +76,61 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
             yield connection
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+# The newest revision. The serving process compares it with the database's
+# alembic_version in plain SQL, so it never loads Alembic (about 11 MB of memory it would
+# keep for nothing); a test checks it against the migrations folder.
+HEAD = "0007"
+
+
+class MigrationError(Exception):
+    """The migrations could not be applied; the message is the migrating process's."""
+
+
+def is_current(engine: Engine) -> bool:
+    """True when the database's schema is at HEAD (no Alembic involved)."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with engine.connect() as connection:
+            version = connection.execute(text("SELECT version_num FROM alembic_version")
+                                         ).scalar()
+    except DBAPIError as exc:
+        if "alembic_version" in str(getattr(exc, "orig", exc)):
+            return False  # a new, empty database
+        raise
+    return version == HEAD
+
+
+def upgrade_in_subprocess(url: str, timeout: float = 300.0) -> None:
+    """Apply the migrations in a short-lived `python -m admin.store.migrate`, under the
+    same lock; the URL goes over stdin, not the command line (it may hold a password)."""
+    import subprocess
+    import sys
+
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
+    done = subprocess.run([sys.executable, "-m", "admin.store.migrate"], input=url,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        raise MigrationError(lines[-1] if lines else f"exit status {done.returncode}")
+
+
+def main() -> int:
+    import sys
+
+    from admin.store.engine import make_engine
+
+    engine = make_engine(sys.stdin.readline().strip())
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

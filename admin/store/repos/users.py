@@ -122,6 +122,16 @@ class Users(Repo):
             result = s.execute(delete(LoginFailureRow).where(LoginFailureRow.name == name))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
+    def purge_failures(self, older_than: timedelta = timedelta(days=1)) -> int:
+        """Forget failed logins whose wait is over and whose last try is older than a day
+        (names that do not exist are counted too, so this keeps the table small)."""
+        now = utcnow()
+        with self._store.transaction() as s:
+            result = s.execute(delete(LoginFailureRow).where(
+                LoginFailureRow.locked_until <= now,
+                LoginFailureRow.last_failure < now - older_than))
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     @staticmethod
     def _failure(s: Session, name: str, source: str) -> LoginFailureRow | None:
         return s.scalar(select(LoginFailureRow).where(
