@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import signal
 import time
 from pathlib import Path
 
@@ -106,6 +107,17 @@ def test_an_allow_override_unblocks_and_a_deny_override_blocks(
     check = _check(s, "medium.example.test")
     assert check.returncode == 3
     assert "blocked by override deny medium.example.test" in check.stdout
+
+
+def test_published_state_survives_a_config_reload(straja_factory, unbound, lists) -> None:
+    s = _start(straja_factory, unbound, lists)
+    publish_overrides(_state(s), [PublishedOverride("allow", "www.example.test", None)])
+    assert _wait_for(lambda: _a(s, "www.example.test") == ["192.0.2.10"]), s.read_log()
+    config = dict(s.config, local={"deny": ["medium.example.test"]})
+    s.write_config(config)
+    s.signal(signal.SIGHUP)
+    assert _wait_for(lambda: _a(s, "medium.example.test") == ["0.0.0.0"]), s.read_log()
+    assert _a(s, "www.example.test") == ["192.0.2.10"]
 
 
 def test_an_allow_for_a_mandatory_name_never_unblocks_it(straja_factory, unbound, lists) -> None:
