@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-# Actions, the `action` label of straja_dns_responses_total. Later issues add more
-# (`local`, `ratelimited`); they never rename these.
+# Actions, the `action` label of straja_dns_responses_total. Later issues add sources of
+# LOCAL and RATELIMITED, and may add actions; they never rename these.
 ANSWERED = "answered"  # forwarded and answered fresh from an upstream
 CACHED = "cached"  # an upstream answer served from the cache
 BLOCKED = "blocked"  # a list (or the DoH canary) blocked it, decided now or cached
@@ -25,6 +25,8 @@ REWRITTEN = "rewritten"  # safe search: answered with the engine's safe host
 STALE = "stale"  # RFC 8767: an expired answer served because no upstream answered
 REFUSED = "refused"  # not served: ACL, class or zone transfer, FORMERR/NOTIMP/BADVERS
 SERVFAIL = "servfail"  # no upstream answered and nothing stale was left
+LOCAL = "local"  # answered from local data (no source yet)
+RATELIMITED = "ratelimited"  # answered (REFUSED, or TC=1 slipped) by a rate limit (no source yet)
 
 # Upstream results, the `result` label of straja_upstream_responses_total.
 UPSTREAM_OK = "ok"
