@@ -53,3 +53,7 @@ def straja_factory(tmp_path: Path) -> Iterator[object]:
 def straja(straja_factory, unbound: Unbound) -> Straja:  # type: ignore[no-untyped-def]
     """Straja forwarding to the session's Unbound."""
     return straja_factory({"upstreams": [unbound.address]})  # type: ignore[no-any-return]
+
+
+# The real Chromium of the UI tests (tests/browser.py), one per session for every module.
+from tests.browser import browser_fixture, page_fixture  # noqa: E402, F401

@@ -302,3 +302,24 @@ def test_https_with_admin_tls_cert_sets_secure_cookies(straja_factory, unbound,
     assert "Secure" in reply.headers["Set-Cookie"] and "HttpOnly" in reply.headers["Set-Cookie"]
     assert client.get("/api/v1/health").status == 200
     assert "admin UI on https://127.0.0.1:" in s.read_log()
+
+
+def test_without_a_reachable_database_dns_answers_and_the_ui_says_so(straja_factory,
+                                                                     unbound) -> None:
+    gone = "postgresql+psycopg://straja@127.0.0.1:1/straja"  # nothing listens on port 1
+    s = straja_factory({"upstreams": [unbound.address], "admin": {"database": gone}})
+    client = AdminClient(admin_base(s), token="any-token")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            reply = client.get("/api/v1/dashboard")
+            break
+        except OSError:
+            assert time.monotonic() < deadline, s.read_log()
+            time.sleep(0.2)
+    assert reply.status == 503
+    assert reply.json()["error"]["field"] is None
+    assert "database" in reply.json()["error"]["message"]
+    page = AdminClient(admin_base(s)).get("/login")
+    assert page.status == 503 and "DNS keeps answering" in page.text
+    assert [str(r) for r in s.query("www.example.test").answer[0]] == ["192.0.2.10"]

@@ -16,7 +16,7 @@ from tests.admintools import (
     admin_base,
     wait_admin,
 )
-from tests.browser import browser_fixture, page_fixture, screenshot  # noqa: F401 - fixtures
+from tests.browser import screenshot
 from tests.listtools import Publisher
 from tests.servers import Straja, Unbound, run_dig
 

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from tests.admintools import AdminClient, admin_base, create_token, read_setup_token, wait_admin
-from tests.browser import browser_fixture, page_fixture, screenshot  # noqa: F401 - fixtures
+from tests.browser import screenshot
 from tests.listtools import straja_cli
 from tests.servers import Straja, free_port, straja_cmd, straja_env, wait_answering
 

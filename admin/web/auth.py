@@ -22,7 +22,7 @@ from aiohttp import web
 
 from admin.web.state import STATE, WebState
 from admin.web.texts import text
-from admin.web.views import API, FieldError, Rule, json_error, render, route
+from admin.web.views import API, FieldError, Rule, json_error, render, route, store_call
 
 log = logging.getLogger("straja.web")
 
@@ -88,7 +88,7 @@ async def _lookup(state: WebState, request: web.Request) -> Principal | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         secret = header[7:].strip()
-        info = await state.db.call(lambda store: store.tokens.lookup(secret))
+        info = await store_call(request, lambda store: store.tokens.lookup(secret))
         if info is None or getattr(info, "revoked", None):
             return None
         scopes = frozenset(info.scopes)
@@ -97,7 +97,7 @@ async def _lookup(state: WebState, request: web.Request) -> Principal | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    found = await state.db.call(lambda store: store.sessions.lookup(token))
+    found = await store_call(request, lambda store: store.sessions.lookup(token))
     if found is None:
         return None
     user, csrf = found
@@ -180,8 +180,7 @@ def _safe_next(value: str | None) -> str:
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    data = {"next": _safe_next(request.query.get("next")), "setup": await _needs_setup(state)}
+    data = {"next": _safe_next(request.query.get("next")), "setup": await _needs_setup(request)}
     return _public_page(request, "login.html", "login_title", data)
 
 
@@ -201,7 +200,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
         name = fields.get("name", "").strip()
         password = fields.get("password", "")
         source = request.remote or "-"
-        delay = await state.db.call(lambda store: store.users.login_delay(name, source))
+        delay = await store_call(request, lambda store: store.users.login_delay(name, source))
         if delay > 0:
             seconds = int(delay + 0.999)
             raise FieldError("password", text(lang, "login_throttled", seconds=seconds),
@@ -211,7 +210,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
         if user is None:
             log.info("failed sign-in for user %r", name[:64])
             raise FieldError("password", text(lang, "login_failed"), status=401)
-        token = await state.db.call(lambda store: store.sessions.create(user))
+        token = await store_call(request, lambda store: store.sessions.create(user))
     except FieldError as exc:
         return _public_page(request, "login.html", "login_title", data, error=exc, form=shown,
                             status=exc.status)
@@ -225,16 +224,16 @@ async def logout_post(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     token = request.cookies.get(SESSION_COOKIE)
     if token and state.db is not None:
-        await state.db.call(lambda store: store.sessions.delete(token))
+        await store_call(request, lambda store: store.sessions.delete(token))
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
 
 
-async def _needs_setup(state: WebState) -> bool:
-    if state.db is None:
+async def _needs_setup(request: web.Request) -> bool:
+    if request.app[STATE].db is None:
         return False
-    count = await state.db.call(lambda store: store.users.count())
+    count = await store_call(request, lambda store: store.users.count())
     return bool(count == 0)
 
 
@@ -244,7 +243,7 @@ def _setup_file(state: WebState) -> str:
 
 async def setup_page(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
-    data = {"needed": await _needs_setup(state), "file": _setup_file(state),
+    data = {"needed": await _needs_setup(request), "file": _setup_file(state),
             "token": request.query.get("token", "")}
     return _public_page(request, "setup.html", "setup_title", data)
 
@@ -259,7 +258,7 @@ async def setup_post(request: web.Request) -> web.StreamResponse:
     data = {"needed": True, "file": _setup_file(state), "token": fields.get("token", "")}
     try:
         _check_login_csrf(request, fields)
-        if not await _needs_setup(state):
+        if not await _needs_setup(request):
             raise FieldError(None, text(lang, "setup_done"), status=409)
         stored = setup_token.read_setup_token(state.config.state_path)
         sent = fields.get("token", "").strip()
@@ -269,9 +268,9 @@ async def setup_post(request: web.Request) -> web.StreamResponse:
         password = fields.get("password", "")
         if password != fields.get("password2", ""):
             raise FieldError("password2", text(lang, "passwords_differ"))
-        user = await state.db.call(_create_first_admin, state.config, name, password)
+        user = await store_call(request, _create_first_admin, state.config, name, password)
         setup_token.consume_setup_token(state.config.state_path, sent)
-        token = await state.db.call(lambda store: store.sessions.create(user))
+        token = await store_call(request, lambda store: store.sessions.create(user))
     except FieldError as exc:
         shown = {"name": fields.get("name", "")}
         return _public_page(request, "setup.html", "setup_title", data, error=exc, form=shown,

@@ -8,6 +8,7 @@ prints the setup URL with the token, once. Otherwise it says where the UI is.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import ssl
@@ -33,6 +34,7 @@ class AdminUI:
         self.db = db
         self.runner: web.AppRunner | None = None
         self.bound: list[HostPort] = []
+        self.announcing: asyncio.Task[None] | None = None
 
     @property
     def tls(self) -> bool:
@@ -73,6 +75,10 @@ class AdminUI:
             raise
 
     async def stop(self) -> None:
+        if self.announcing is not None:
+            self.announcing.cancel()
+            await asyncio.gather(self.announcing, return_exceptions=True)
+            self.announcing = None
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
@@ -93,7 +99,10 @@ async def start_admin_ui(config: Config, db: Any, *, out: TextIO | None = None
     scheme = "https" if ui.tls else "http"
     urls = ", ".join(f"{scheme}://{a}/" for a in ui.bound)
     log.info("admin UI on %s", urls)
-    await announce_setup(config, db, ui, out or sys.stdout)
+    # In a task: the database may still be migrating (or unreachable), and nothing that
+    # starts or stops the process may wait for it.
+    ui.announcing = asyncio.get_running_loop().create_task(
+        announce_setup(config, db, ui, out or sys.stdout))
     return ui
 
 
@@ -105,7 +114,14 @@ async def announce_setup(config: Config, db: Any, ui: AdminUI, out: TextIO) -> N
     where = f"{scheme}://{ui.bound[0]}/" if ui.bound else "the admin.listen address"
     if db is None:
         return
-    users = await db.call(lambda store: store.users.count())
+    try:
+        users = await db.call(lambda store: store.users.count())
+    except Exception as exc:  # noqa: BLE001 - a database error: the UI says so per page
+        from admin.store.dbthread import describe_error
+
+        log.warning("cannot tell whether the first-run setup is needed: %s",
+                    describe_error(exc))
+        return
     token = setup_token.ensure_setup_token(config.state_path, users=users)
     terminal = out.isatty()
     if token is None:

@@ -219,12 +219,21 @@ def jsonable(value: object) -> Any:
 
 
 async def store_call(request: web.Request, fn: Callable[..., Any], *args: Any) -> Any:
-    """Run `fn(store, *args)` on the database thread; StoreMissing when there is none."""
+    """Run `fn(store, *args)` on the database thread; StoreMissing (503) when there is none
+    or it cannot be reached now. A change's refusal passes through as it is."""
     db = request.app[STATE].db
     if db is None:
         raise StoreMissing("The database is not connected in this process, so this part of "
                            "the UI is not available.")
-    return await db.call(fn, *args)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from admin.store.dbthread import describe_error
+
+    try:
+        return await db.call(fn, *args)
+    except (SQLAlchemyError, RuntimeError) as exc:
+        raise StoreMissing(f"The database cannot be reached now ({describe_error(exc)}); "
+                           "DNS keeps answering. Try again in a moment.") from None
 
 
 def has_store(request: web.Request) -> bool:
