@@ -141,23 +141,45 @@ async def form_fields(request: web.Request) -> dict[str, str]:
 
 
 async def api_fields(request: web.Request) -> dict[str, str]:
+    """An API body's fields as text. Bodies that are not a flat JSON object of text,
+    numbers, booleans or lists of those are refused with a sentence (never a 500: a
+    nesting deep enough to exhaust the parser's recursion, text that is not valid UTF-8)."""
     if request.content_type == "application/json":
         try:
             body = await request.json()
-        except ValueError:
-            raise FieldError(None, "The request body is not valid JSON.") from None
+        except (ValueError, RecursionError):
+            raise FieldError(None, "The request body is not valid JSON (UTF-8, nested at "
+                             "most a few levels).") from None
         if not isinstance(body, dict):
             raise FieldError(None, "The request body must be a JSON object.")
-        return {str(k): _field_text(v) for k, v in body.items()}
+        return {str(k): _field_text(str(k), v) for k, v in body.items()}
     return await form_fields(request)
 
 
-def _field_text(value: object) -> str:
+def _field_text(name: str, value: object) -> str:
     if isinstance(value, bool):
-        return "1" if value else ""
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return "" if value is None else str(value)
+        text = "1" if value else ""
+    elif isinstance(value, list):
+        if any(isinstance(v, (dict, list)) for v in value):
+            raise FieldError(name, f"{name}: a list of text or numbers is expected.")
+        text = ",".join(str(v) for v in value)
+    elif isinstance(value, dict):
+        raise FieldError(name, f"{name}: text, a number or a list is expected, not an object.")
+    else:
+        text = "" if value is None else str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FieldError(name, f"{name}: the text is not valid Unicode.") from None
+    return text
+
+
+def id_field(fields: Mapping[str, str], name: str, what: str) -> int:
+    """A required positive whole-number id (at most 18 digits, what the database holds)."""
+    raw = need(fields, name, what)
+    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+        raise FieldError(name, f"{name}: {raw[:40]!r} is not {what}.")
+    return int(raw)
 
 
 def need(fields: Mapping[str, str], name: str, what: str) -> str:

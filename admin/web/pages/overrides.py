@@ -11,7 +11,16 @@ from aiohttp import web
 
 from admin.web.auth import actor
 from admin.web.state import STATE
-from admin.web.views import Data, FieldError, add_action, add_page, has_store, need, store_call
+from admin.web.views import (
+    Data,
+    FieldError,
+    add_action,
+    add_page,
+    has_store,
+    id_field,
+    need,
+    store_call,
+)
 
 
 def parse_expiry(text: str, field: str = "expires") -> datetime | None:
@@ -55,14 +64,12 @@ async def add(request: web.Request, fields: Mapping[str, str]) -> Data:
 async def remove(request: web.Request, fields: Mapping[str, str]) -> Data:
     from admin import changes
 
-    raw = need(fields, "id", "the override's id")
-    if not raw.isdigit():
-        raise FieldError("id", f"id: {raw!r} is not an override id.")
+    override_id = id_field(fields, "id", "an override id")
     config = request.app[STATE].config
     who = actor(request)
     await store_call(request, lambda s: changes.remove_override(
-        s, config, override_id=int(raw), actor=who))
-    return {"removed": int(raw)}
+        s, config, override_id=override_id, actor=who))
+    return {"removed": override_id}
 
 
 def register(app: web.Application) -> None:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from admin.web.auth import actor
 from admin.web.state import STATE
-from admin.web.views import Data, FieldError, add_action, add_page, need, store_call
+from admin.web.views import Data, FieldError, add_action, add_page, id_field, need, store_call
 
 ACTIONS = ("allow", "dismiss", "keep")
 
@@ -26,17 +26,15 @@ async def data(request: web.Request) -> Data:
 async def resolve(request: web.Request, fields: Mapping[str, str]) -> Data:
     from admin import changes
 
-    raw = need(fields, "id", "the report's id")
+    report_id = id_field(fields, "id", "a report id")
     action = need(fields, "action", "allow, dismiss or keep")
-    if not raw.isdigit():
-        raise FieldError("id", f"id: {raw!r} is not a report id.")
     if action not in ACTIONS:
         raise FieldError("action", f"action: {action!r} is not allow, dismiss or keep.")
     config = request.app[STATE].config
     who = actor(request)
     await store_call(request, lambda s: changes.resolve_report(
-        s, config, report_id=int(raw), action=action, actor=who))
-    return {"report": int(raw), "action": action}
+        s, config, report_id=report_id, action=action, actor=who))
+    return {"report": report_id, "action": action}
 
 
 def register(app: web.Application) -> None:
