@@ -21,9 +21,13 @@ PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/setup"), ("POST", "/s
           ("GET", "/static")}
 
 
-@pytest.fixture
-def server(straja_factory, unbound) -> Straja:  # type: ignore[no-untyped-def]
-    s: Straja = straja_factory({"upstreams": [unbound.address]})
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(request, straja_factory, unbound) -> Straja:  # type: ignore[no-untyped-def]
+    """A served admin UI on the embedded SQLite store, then on a real PostgreSQL."""
+    admin = {}
+    if request.param == "postgresql":
+        admin["database"] = request.getfixturevalue("pg_server").new_database()
+    s: Straja = straja_factory({"upstreams": [unbound.address], "admin": admin})
     wait_admin(s)
     return s
 

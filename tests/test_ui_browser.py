@@ -25,8 +25,13 @@ VIEWER_PASSWORD = "pupil's own long password"
 SINKHOLE = "0.0.0.0"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, unbound: Unbound) -> Iterator[Straja]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+           unbound: Unbound) -> Iterator[Straja]:
+    """The same UI suite on the embedded SQLite store and on a real PostgreSQL."""
+    admin: dict[str, object] = {}
+    if request.param == "postgresql":
+        admin["database"] = request.getfixturevalue("pg_server").new_database()
     workdir = tmp_path_factory.mktemp("ui")
     publisher = Publisher(workdir)
     law = publisher.compile("law", ["mixed.example.test"], 3, tier="mandatory",
@@ -42,6 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, unbound: Unbound) -> Iterat
              "keys": [publisher.key]},
         ],
         "local": {"allow": ["docs.example.test"], "deny": ["alias.example.test"]},
+        "admin": admin,
     })
     s.start()
     try:
