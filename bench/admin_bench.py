@@ -35,6 +35,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import dnsperf  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 from bench.procs import memory_bytes, probe_query  # noqa: E402
 from bench.servers import StrajaServer, UpstreamUnbound  # noqa: E402
 from bench.workloads import CachedWorkload  # noqa: E402
@@ -127,8 +129,19 @@ def run(opts: argparse.Namespace) -> int:
     with TemporaryDirectory(prefix="straja-admin-bench-") as tmp:
         work = Path(tmp)
         upstream = UpstreamUnbound(work / "upstream", opts.upstream_cpus, zone)
-        plain = AdminStraja(work / "plain", opts.server_cpus, upstream, None, 100_000, ui=False)
-        with_ui = AdminStraja(work / "ui", opts.server_cpus, upstream, None, 100_000, ui=True)
+        blocklist = None
+        if opts.list_names:
+            # The memory baseline has the 1M-name list active: its pages are
+            # file-backed (shared), so they show in RSS but not in the anonymous figure.
+            from bench import corpus
+            from bench.blocklist import write_blocklist
+
+            listed = corpus.build(opts.list_names, 0, 0).listed
+            blocklist = write_blocklist(listed, work / "list", REPO_ROOT)
+        plain = AdminStraja(work / "plain", opts.server_cpus, upstream, blocklist, 100_000,
+                            ui=False)
+        with_ui = AdminStraja(work / "ui", opts.server_cpus, upstream, blocklist, 100_000,
+                              ui=True)
         probe = probe_query(names[0])
         upstream.start(probe_query("host0.bench.test"))
         try:
@@ -155,10 +168,28 @@ def run(opts: argparse.Namespace) -> int:
             time.sleep(opts.minutes * 60)
             poller.stop()
             after_poll_ui, after_plain = anon_mb(with_ui), anon_mb(plain)
+            workers_anon: dict[str, list[float]] = {}
+            if opts.workers_check:
+                # The DNS workers with several: the UI lives in the control process only,
+                # so a worker's anonymous memory is the same with it on or off.
+                for ui in (False, True):
+                    server = AdminStraja(work / f"workers-{ui}", opts.server_cpus, upstream,
+                                         blocklist, 100_000, 2, ui=ui)
+                    server.start(probe)
+                    try:
+                        dnsperf.run(server.address, warm, shape, opts.load_cpus, 30, passes=1)
+                        dnsperf.run(server.address, queries, shape, opts.load_cpus,
+                                    opts.seconds)
+                        children = [pid for pid in server.pids() if pid != server.pid]
+                        workers_anon["UI on" if ui else "UI off"] = sorted(
+                            memory_bytes([pid])["anon"] / MB for pid in children)
+                    finally:
+                        server.stop()
         finally:
             for process in (plain, with_ui, upstream):
                 process.stop()
-    print(f"admin_bench: workers 1, cached workload of {opts.names} names, dnsperf "
+    listed = f", a {opts.list_names:,}-name list active" if opts.list_names else ""
+    print(f"admin_bench: workers 1{listed}, cached workload of {opts.names} names, dnsperf "
           f"{shape.clients} clients x {shape.outstanding} outstanding, {opts.seconds:g} s a "
           f"run, {opts.rounds} rounds; server CPUs {opts.server_cpus or 'any'}, load CPUs "
           f"{opts.load_cpus or 'any'}")
@@ -179,6 +210,12 @@ def run(opts: argparse.Namespace) -> int:
     print(f"| without the UI (STOP page on) | {base_plain:.1f} MB | - | {after_plain:.1f} MB |")
     print(f"| with the UI | {base_ui:.1f} MB | {after_load_ui:.1f} MB | {after_poll_ui:.1f} MB |")
     print()
+    for label, sizes in workers_anon.items():
+        shown = ", ".join(f"{mb:.1f}" for mb in sizes)
+        print(f"workers: 2, {label}: anonymous MB of each child process, smallest first (the "
+              f"two workers, then the control process): {shown}")
+    if workers_anon:
+        print()
     growth = after_poll_ui - after_plain
     print(f"SUMMARY qps_ratio={med_b / med_a:.3f} (target >= 0.95) "
           f"ui_anon_over_no_ui_mb={growth:.1f} (target <= 30) "
@@ -192,6 +229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds")
     p.add_argument("--minutes", type=float, default=10.0, help="minutes of polling for memory")
     p.add_argument("--names", type=int, default=2000, help="distinct cached names")
+    p.add_argument("--workers-check", action="store_true",
+                   help="also measure the DNS workers with workers: 2, UI off and on")
+    p.add_argument("--list-names", type=int, default=0,
+                   help="names of a synthetic operator list both servers enforce (1000000)")
     p.add_argument("--server-cpus", default=None, help="taskset CPU list for both Strajas")
     p.add_argument("--load-cpus", default=None, help="taskset CPU list for dnsperf")
     p.add_argument("--upstream-cpus", default=None, help="taskset CPU list for Unbound")
