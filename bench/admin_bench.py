@@ -213,7 +213,7 @@ def run(opts: argparse.Namespace) -> int:
     for label, sizes in workers_anon.items():
         shown = ", ".join(f"{mb:.1f}" for mb in sizes)
         print(f"workers: 2, {label}: anonymous MB of each child process, smallest first (the "
-              f"two workers, then the control process): {shown}")
+              f"two workers, then the control process and any helper it runs): {shown}")
     if workers_anon:
         print()
     growth = after_poll_ui - after_plain
