@@ -153,13 +153,9 @@ def compile_in_subprocess(source: Path, spec: ListSpec, serial: int, expires: in
 
 def source_digest(path: Path) -> str:
     """SHA-256 of a source list as fetched (compiles of one source differ by their salt)."""
-    import hashlib
+    from blocklists.store import file_sha256
 
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def install(spec: ListSpec, store: ListStore, path: Path, signature_text: str | None,

@@ -105,7 +105,8 @@ def load_keys(spec: ListSpec) -> list[minisign.PublicKey]:
     return [minisign.PublicKey.parse(k) for k in spec.keys]
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, hex, read a megabyte at a time."""
     import hashlib
 
     digest = hashlib.sha256()
@@ -353,7 +354,7 @@ class ListStore:
         serial = header.serial if source_serial is None else source_serial
         if header.expires is not None and clock_is_sane(now, header) and now >= header.expires:
             raise Refused(spec.id, f"already expired when it arrived (serial {serial})")
-        digest = _sha256(candidate)
+        digest = file_sha256(candidate)
         status = self.status(spec.id)
         active = self.active_path(spec.id)
         if active.exists():

@@ -49,7 +49,7 @@ class HostPort:
                 raise ValueError(f"{text!r} is not [IPv6]:port, e.g. [::1]:5353")
         elif text.count(":") == 1:
             host, port_text = text.split(":")
-        elif default_port is not None and (text.count(":") == 0 or _is_ip(text)):
+        elif default_port is not None and (text.count(":") == 0 or is_ip(text)):
             host, port_text = text, str(default_port)
         else:
             raise ValueError(
@@ -71,7 +71,8 @@ class HostPort:
         return ":" in self.host
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
+    """Whether `text` is an IPv4 or IPv6 address."""
     try:
         ipaddress.ip_address(text)
     except ValueError:

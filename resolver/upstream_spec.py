@@ -11,12 +11,11 @@
 from __future__ import annotations
 
 import base64
-import ipaddress
 from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import urlsplit
 
-from resolver.settings import HostPort
+from resolver.settings import HostPort, is_ip
 
 Strategy = Literal["failover", "round_robin", "fastest"]
 DEFAULT_PORTS = {"udp": 53, "tcp": 53, "tls": 853, "https": 443}
@@ -51,19 +50,11 @@ class UpstreamSpec(HostPort):
     @property
     def needs_bootstrap(self) -> bool:
         """A DoT or DoH upstream written with a host name and no address to reach it."""
-        return not _is_ip(self.host)
+        return not is_ip(self.host)
 
     def with_bootstrap(self, addresses: tuple[str, ...]) -> UpstreamSpec:
         """The same upstream reached at `addresses` (the global `upstream_bootstrap`)."""
         return replace(self, host=addresses[0], bootstrap=addresses)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def parse_pin(text: object) -> bytes:
@@ -109,7 +100,7 @@ def _parse_url(text: str, tls_name: str | None = None) -> UpstreamSpec:
     port = port if port is not None else DEFAULT_PORTS[scheme]
     name = tls_name or (url.fragment or None)
     if scheme in ("udp", "tcp"):
-        if not _is_ip(host):
+        if not is_ip(host):
             raise ValueError(f"{host!r} in {text!r} is not an IP address; plain DNS upstreams "
                              "are written by address")
         if url.path or url.fragment:
@@ -119,7 +110,7 @@ def _parse_url(text: str, tls_name: str | None = None) -> UpstreamSpec:
         if url.path:
             raise ValueError(f"{text!r}: a DoT upstream takes no path; the TLS name goes "
                              "after #, e.g. tls://9.9.9.9:853#dns.quad9.net")
-        if not _is_ip(host):
+        if not is_ip(host):
             name = name or host
         return UpstreamSpec(host, port, "tls", name)
     if url.fragment:
@@ -152,7 +143,7 @@ def _parse_mapping(value: dict[object, object]) -> UpstreamSpec:
         bootstrap_value = [bootstrap_value]
     bootstrap = []
     for address in bootstrap_value:
-        if not isinstance(address, str) or not _is_ip(address):
+        if not isinstance(address, str) or not is_ip(address):
             raise ValueError(f"bootstrap address {address!r} is not an IP address")
         bootstrap.append(address)
     method = str(value.get("method", "POST")).upper()
