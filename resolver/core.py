@@ -443,11 +443,11 @@ class Resolver:
         counters.cache_misses += 1
         qname = query.question[:-4]
         block: Block | None
+        labels = wire.name_labels(qname)
         if qname in self.canaries:
             block = Block("encrypted-dns-canary", "operator", NXDOMAIN_ACTION, 0)
         else:
             policy = group.policy
-            labels = wire.name_labels(qname)
             if policy.client_lists and policy.client_dependent(labels, query.qtype):
                 # A `$client` rule names this name (h/lists): decided for this client, and
                 # cached under a key of its own, never served to the group's others.
@@ -472,7 +472,9 @@ class Resolver:
             counters.any_synthesized += 1
             counters.count(entry.box.kind)
             return self.fit(render(entry, data, query.qname, now), query, tcp)
-        local = self.local_names.answer(qname, query.qtype) if self.local_names else None
+        local = self.local_names.answer(
+            qname, query.qtype, labels[0] if labels else b""
+        ) if self.local_names else None
         if local is not None:
             if local.chase is None:
                 entry = self._local(query, local, now)

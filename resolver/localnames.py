@@ -221,6 +221,16 @@ def _reverse_name(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str
     return address.reverse_pointer.lower()
 
 
+def _tld(name: bytes) -> bytes:
+    """The last label of a wire name (b"" for the root)."""
+    last = b""
+    i = 0
+    while i < len(name) and name[i]:
+        last = name[i + 1 : i + 1 + name[i]]
+        i += 1 + name[i]
+    return last
+
+
 def _suffixes(name: bytes) -> Iterable[bytes]:
     """The wire name and each of its parents, longest first, down to the TLD."""
     i = 0
@@ -256,6 +266,10 @@ class LocalNames:
             self.zones[wire.text_to_name(zone)] = "special-use"
         for zone in RFC6303_ZONES:
             self.zones[wire.text_to_name(zone)] = "RFC 6303"
+        # The top-level labels anything here lives under: most names of a cache miss are
+        # under none of them, and are let through by one set lookup.
+        self.tlds = frozenset(_tld(name) for name in (*self.data, *self.forwarded,
+                                                      *self.zones))
 
     def _add(self, record: Record, source: str) -> None:
         owner = wire.text_to_name(record.owner)
@@ -273,8 +287,11 @@ class LocalNames:
     def __bool__(self) -> bool:
         return True
 
-    def answer(self, qname: bytes, qtype: int) -> LocalAnswer | None:
-        """The local answer for a lowercase wire name, or None to resolve it upstream."""
+    def answer(self, qname: bytes, qtype: int, tld: bytes | None = None) -> LocalAnswer | None:
+        """The local answer for a lowercase wire name (`tld`: its last label, when the
+        caller has it), or None to resolve it upstream."""
+        if (_tld(qname) if tld is None else tld) not in self.tlds:
+            return None
         found = self._from_data(qname, qtype)
         if found is not None:
             return found
