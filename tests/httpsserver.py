@@ -6,8 +6,10 @@ import datetime
 import hashlib
 import http.server
 import ipaddress
+import os
 import ssl
 import threading
+import time
 from pathlib import Path
 
 from cryptography import x509
@@ -100,3 +102,27 @@ class ListServer:
         self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def start_trusting(server: object, site: ListServer) -> None:
+    """Start a Straja (tests.servers.Straja) that trusts `site`'s certificate: the daemon
+    inherits SSL_CERT_FILE, which is set only around its start."""
+    os.environ["SSL_CERT_FILE"] = str(site.cert)
+    try:
+        server.start()  # type: ignore[attr-defined]
+    finally:
+        del os.environ["SSL_CERT_FILE"]
+
+
+def wait_for_a(server: object, name: str, want: str, timeout: float) -> str:
+    """Poll `server` for `name`'s first A record until it is `want` or `timeout` passes;
+    the last answer seen ("" for none)."""
+    deadline = time.monotonic() + timeout
+    answer = ""
+    while time.monotonic() < deadline:
+        r = server.query(name, "A")  # type: ignore[attr-defined]
+        answer = str(r.answer[0][0]) if r.answer else ""
+        if answer == want:
+            break
+        time.sleep(0.2)
+    return answer

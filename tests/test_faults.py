@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.httpsserver import start_trusting, wait_for_a
 from tests.listtools import Publisher, straja_cli
 from tests.servers import REPO, straja_env
 
@@ -144,8 +145,6 @@ def test_a_source_larger_than_max_size_is_refused(tmp_path: Path, site) -> None:
 
 
 def test_one_slow_list_does_not_hold_up_the_others(straja_factory, unbound, site) -> None:
-    import os
-    import time
 
     pub = Publisher(site.root)
     pub.compile("slow", ["slow.example.test"], 1, filename="slow.sl")
@@ -158,19 +157,8 @@ def test_one_slow_list_does_not_hold_up_the_others(straja_factory, unbound, site
                   {"id": "fast", "source": f"{site.url}/fast.sl", "tier": "operator",
                    "keys": [pub.key]}],
     }, start=False)
-    os.environ["SSL_CERT_FILE"] = str(site.cert)  # inherited by the daemon started below
-    try:
-        s.start()
-    finally:
-        del os.environ["SSL_CERT_FILE"]
-    deadline = time.monotonic() + 30
-    answer = ""
-    while time.monotonic() < deadline:
-        r = s.query("games.example.test", "A")
-        answer = str(r.answer[0][0]) if r.answer else ""
-        if answer == "0.0.0.0":
-            break
-        time.sleep(0.3)
+    start_trusting(s, site)
+    answer = wait_for_a(s, "games.example.test", "0.0.0.0", 30)
     assert answer == "0.0.0.0", s.read_log()
     import dns.rcode
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.httpsserver import ListServer
+from tests.httpsserver import ListServer, start_trusting, wait_for_a
 from tests.listtools import Publisher
 from tests.servers import straja_cmd, straja_env
 
@@ -59,17 +57,6 @@ def test_daemon_refreshes_lists_on_its_own(straja_factory, unbound, site) -> Non
         "lists": [{"id": "school", "source": f"{site.url}/school.sl", "tier": "operator",
                    "keys": [pub.key], "refresh": "1m"}],
     }, start=False)
-    os.environ["SSL_CERT_FILE"] = str(site.cert)  # inherited by the daemon started below
-    try:
-        s.start()
-    finally:
-        del os.environ["SSL_CERT_FILE"]
-    deadline = time.monotonic() + 15
-    answer = ""
-    while time.monotonic() < deadline:
-        r = s.query("games.example.test", "A")
-        answer = str(r.answer[0][0]) if r.answer else ""
-        if answer == "0.0.0.0":
-            break
-        time.sleep(0.2)
+    start_trusting(s, site)
+    answer = wait_for_a(s, "games.example.test", "0.0.0.0", 15)
     assert answer == "0.0.0.0", s.read_log()
