@@ -4,9 +4,9 @@ A text rule is either a pattern (a regular expression `/…/`, a glob, `||d` wit
 `||d.` for any TLD) or a domain rule that carries a modifier (`$important`, `$badfilter`,
 `$dnstype=`, `$denyallow=`). Each becomes a standard-library regular expression over the
 normalised name (lowercase, no trailing dot), plus a literal *token* every name it matches
-must contain. `RuleSet` indexes rules by their token's first three characters, so a name is
-tested only against the few rules whose token could occur in it; rules with no usable
-token (some regexes) are tried on every name. Only cache misses get here.
+must contain. `RuleSet` finds the tokens of all its rules in a name with one expression,
+so a name is tested only against the few rules whose token occurs in it; rules with no
+usable token (some regexes) are tried on every name. Only cache misses get here.
 
 Standard library only, like `blocklists.trie`: this module runs in every serving process.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import re._parser as _sre_parse  # the standard library's own regex parser (3.11+)
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -168,89 +168,163 @@ def regex_token(pattern: str) -> str:
 class _Compiled:
     rule: TextRule
     search: Any  # re.Pattern.search
-    token: str
+
+
+def _never(name: bytes) -> None:
+    return None
+
+
+def _always_may(name: bytes) -> bool:
+    return True
+
+
+@dataclass
+class _Keys:
+    """Rules filed under key strings, found in a name by one expression: a trie of the
+    keys, in which a key that another key starts is left out (the shorter one is found
+    wherever the longer one is). Where a key is found, each rule's whole token is checked
+    in place with `startswith` before the rule's own expression runs."""
+
+    search: Any  # re search over bytes: where is the next trie key in the name?
+    # trie key -> (token, offset of the key in it, rule) for every rule filed under it
+    rules: dict[bytes, list[tuple[bytes, int, _Compiled]]]
+
+    @classmethod
+    def of(cls, keyed: dict[str, list[tuple[str, _Compiled]]]) -> _Keys | None:
+        if not keyed:
+            return None
+        trie = _trie_regex(keyed).encode("utf-8", "replace")
+        rules: dict[bytes, list[tuple[bytes, int, _Compiled]]] = {}
+        for key, filed in keyed.items():
+            found = next(key[:end] for end in range(1, len(key) + 1) if key[:end] in keyed)
+            rules.setdefault(found.encode("utf-8", "replace"), []).extend(
+                (token.encode("utf-8", "replace"), token.index(key), compiled)
+                for token, compiled in filed)
+        return cls(re.compile(trie).search, rules)
+
+    def candidates(self, name: bytes) -> Iterable[_Compiled]:
+        """The rules whose whole token is in `name`. (Found by searching on from each key
+        found, not with a lookahead `finditer`, which would enter the trie at every
+        position instead of where its first characters are.)"""
+        match = self.search(name)
+        while match is not None:
+            at = match.start()
+            for token, offset, compiled in self.rules[match.group()]:
+                if at >= offset and name.startswith(token, at - offset):
+                    yield compiled
+            match = self.search(name, at + 1)
 
 
 @dataclass
 class RuleSet:
-    """The text rules of one list, ready to match names."""
+    """The text rules of one list, ready to match names.
+
+    Each rule with a literal token of `TOKEN_MIN` characters or more is filed under a key
+    that every name it matches contains: the token from its rarest character on (any part
+    of a token is in every name the token is in). One expression, a trie of the keys,
+    finds them in a name, which is then tested only against the rules of the keys it
+    contains. Nearly every name contains none, and that is what each cache miss pays: one
+    call into the regex engine, which scans the name for the keys' first characters and
+    enters the trie only there, so rare first characters keep it to a few positions.
+    Rules without a token (some regexes) are tried on every name. bench/pattern_bench.py
+    measures what this costs a miss.
+    """
 
     rules: tuple[TextRule, ...]
-    # Rules whose token starts a label (`||ads*`, `|ads`, `/^ads[0-9]/`): looked up at the
-    # few label starts of a name. The rest (`*-ads.*`, `/x[0-9]ads/`): at every position.
-    # (A regex alternation of the keys as a gate is slower: the engine tries each branch at
-    # each position once keys are diverse, as in real lists.)
-    _at_labels: dict[str, list[_Compiled]] = field(default_factory=dict, repr=False)
-    _anywhere: dict[str, list[_Compiled]] = field(default_factory=dict, repr=False)
+    # gate(name): falsy when no rule can match the normalised `name` (bytes); the policy
+    # calls it before anything else (a method around it would cost a tenth of it again).
+    gate: Callable[[bytes], object] = field(default=_never, repr=False)
+    _keys: _Keys | None = field(default=None, repr=False)
     _always: list[_Compiled] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
+        keyed: dict[str, list[tuple[str, _Compiled]]] = {}
         for rule in self.rules:
             if rule.badfilter:
                 continue  # a cancellation matches no name; the policy applies it
-            search = re.compile(rule.pattern, re.IGNORECASE).search
-            compiled = _Compiled(rule, search, rule.token)
+            compiled = _Compiled(rule, re.compile(rule.pattern, re.IGNORECASE).search)
             if len(rule.token) < TOKEN_MIN:
                 self._always.append(compiled)
-            elif _starts_a_label(rule):
-                self._at_labels.setdefault(rule.token[:TOKEN_MIN], []).append(compiled)
             else:
-                self._anywhere.setdefault(rule.token[:TOKEN_MIN], []).append(compiled)
+                token = rule.token.lower()  # names are asked in lowercase
+                keyed.setdefault(_rare_part(token), []).append((token, compiled))
+        self._keys = _Keys.of(keyed)
+        if self._always:
+            self.gate = _always_may
+        elif self._keys is not None:
+            self.gate = self._keys.search
 
     @classmethod
     def from_rules(cls, rules: Iterable[TextRule]) -> RuleSet:
         return cls(tuple(rules))
 
     def __bool__(self) -> bool:
-        return bool(self._at_labels or self._anywhere or self._always)
+        return bool(self._keys or self._always)
 
-    def matches(self, name: str, qtype: str | None = None) -> list[TextRule]:
+    def may_match(self, name: bytes) -> bool:
+        """False when no rule can match the normalised `name`, so `matches` would find
+        nothing."""
+        return bool(self.gate(name))
+
+    def matches(self, name: str, qtype: str | None = None, *, gated: bool = False
+                ) -> list[TextRule]:
         """Every rule that matches the normalised `name` (asked with type `qtype`, None: any
-        type), in source order."""
-        found: list[_Compiled] = []
-        at_labels = self._at_labels
-        if at_labels:
-            get = at_labels.get
-            start = 0
-            while True:
-                candidates = get(name[start : start + TOKEN_MIN])
-                if candidates is not None:
-                    for candidate in candidates:
-                        if name.startswith(candidate.token, start) and candidate.search(name):
-                            found.append(candidate)
-                start = name.find(".", start) + 1
-                if not start:
-                    break
-        if self._anywhere:
-            get = self._anywhere.get
-            for start in range(len(name) - TOKEN_MIN + 1):
-                candidates = get(name[start : start + TOKEN_MIN])
-                if candidates is not None:
-                    for candidate in candidates:
-                        if name.startswith(candidate.token, start) and candidate.search(name):
-                            found.append(candidate)
-        for candidate in self._always:
-            if candidate.search(name):
-                found.append(candidate)
-        if not found:
+        type), in source order. `gated`: the caller has had `may_match` say True."""
+        raw = name.encode("utf-8", "replace")
+        if not (gated or self.may_match(raw)):
             return []
-        rules = [c.rule for c in found if _modifiers_allow(c.rule, name, qtype)]
-        rules = list({id(rule): rule for rule in rules}.values())
-        rules.sort(key=lambda rule: rule.line)
-        return rules
+        candidates: list[_Compiled] = list(self._always)
+        if self._keys is not None:
+            candidates.extend(self._keys.candidates(raw))
+        rules = {id(c.rule): c.rule for c in candidates
+                 if c.search(name) and _modifiers_allow(c.rule, name, qtype)}
+        return sorted(rules.values(), key=lambda rule: rule.line)
 
 
-_LABEL_ANCHORS = (r"(?:^|\.)", "^")
+def _trie_regex(words: Iterable[str]) -> str:
+    """A regex matching where any of `words` starts (a word another one starts with is
+    left out: the shorter one already matches there). It is written as a trie
+    (`ab(?:c|d)`): the engine scans a name for the first characters and tests an
+    alternative's first character before entering it, so rare first characters keep the
+    positions entered to a few (measured: tokens starting with 4 rare letters cost a
+    quarter of what tokens starting with any of 26 do)."""
+    root: dict[str, dict] = {}
+    for word in sorted(words, key=len):
+        node = root
+        for char in word:
+            if "" in node:
+                break
+            node = node.setdefault(char, {})
+        else:
+            node.clear()
+            node[""] = {}
+
+    def emit(node: dict[str, dict]) -> str:
+        if "" in node:
+            return ""
+        parts = [re.escape(char) + emit(child) for char, child in sorted(node.items())]
+        return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+
+    return emit(root)
 
 
-def _starts_a_label(rule: TextRule) -> bool:
-    """Whether every name the rule matches has its token at a label start: the pattern is
-    a start-of-label anchor followed by the token itself (anything else is "anywhere")."""
-    escaped = re.escape(rule.token)
-    for anchor in _LABEL_ANCHORS:
-        if rule.pattern.startswith(anchor) and rule.pattern[len(anchor):].startswith(escaped):
-            return True
-    return False
+# Host name characters from the most to the least frequent, roughly as in real names; the
+# dot first, so that a key starts with it only when nothing else is left (".com" is in
+# half the names).
+_FREQUENT = ".eoaitsnrclmdpgu0h12b-k3f45w6y7v89zjx_q"
+_RARITY = {char: rank for rank, char in enumerate(_FREQUENT)}
+
+
+KEY_MIN = 4  # a key keeps 4 characters where its token has them: 3 find too many names
+
+
+def _rare_part(token: str) -> str:
+    """The tail of `token` from its rarest character that keeps `KEY_MIN` characters."""
+    if len(token) <= KEY_MIN:
+        return token
+    start = max(range(len(token) - KEY_MIN + 1),
+                key=lambda i: (_RARITY.get(token[i], len(_RARITY)), -i))
+    return token[start:]
 
 
 # AdGuard Home's fixed client-tag vocabulary (`$ctag=`, `groups[].tags`).

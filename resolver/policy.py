@@ -365,6 +365,7 @@ def decide_by_rule_order(
     their clients; rewrites only from lists with `allow_rewrites`, and never for a CNAME
     target (`qtype` None)."""
     name: str | None = None
+    joined: bytes | None = None
     qtype_name = None if qtype is None else QTYPE_NAMES.get(qtype, f"TYPE{qtype}")
     important: Block | None = None
     plain: Block | None = None
@@ -388,9 +389,13 @@ def decide_by_rule_order(
             plain = Block(lst.list_id, lst.tier, _action(match, lst), match.depth)
         if rules.text is None:
             continue
+        if joined is None:
+            joined = b".".join(reversed(labels))
+        if not rules.text.gate(joined):
+            continue  # nearly every name: no token of the list's text rules is in it
         if name is None:
-            name = b".".join(reversed(labels)).decode("ascii", "replace")
-        for rule in rules.text.matches(name, qtype_name):
+            name = joined.decode("ascii", "replace")
+        for rule in rules.text.matches(name, qtype_name, gated=True):
             if rule.key in rules.cancelled.keys or (rule.ctag and not tags_allow(rule, tags)) \
                     or (rule.client and not client_allows(rule, client)):
                 continue

@@ -258,3 +258,40 @@ def test_a_catalogue_source_fills_source_and_format_but_not_tier_or_signing() ->
         config("id: ads, source: 'catalog:oisd-big', tier: operator")
     with pytest.raises(Exception, match="known lists"):
         config("id: x, source: 'catalog:nope', tier: operator, signed: false")
+
+
+def test_the_token_index_finds_exactly_the_rules_whose_expressions_match() -> None:
+    """The index (one expression of every rule's token, then the rules of the tokens it
+    found) is only a shortcut: a name gets the rules whose own expression finds it."""
+    import random
+    import re
+
+    from blocklists.formats import ParseReport, parse_lines
+    from blocklists.patterns import RuleSet
+
+    rng = random.Random(7)
+    words = ["ads", "track", "pixel", "qzx", "metric", "-cdn", "banner", "tag", "a.b", "xy"]
+    rules = []
+    for word in words:
+        rules += [f"||{word}", f"||{word}.", f"||{word}*.example^", f"||*-{word}.*^",
+                  f"*{word}*.net^", f"||{word}.*.com^", f"/^{re.escape(word)}[0-9]+\\./",
+                  f"/{re.escape(word)}$/", f"@@||{word}-ok"]
+    report = ParseReport("generated", "adblock")
+    list(parse_lines(rules, "adblock", report))
+    ruleset = RuleSet.from_rules(report.text_rules)
+    plain = ["www", "site", "com", "net", "example", "org", "1", "-", "x", "q"]
+
+    def part() -> str:
+        return rng.choice(words if rng.random() < 0.1 else plain)
+
+    names = {".".join("".join(part() for _ in range(rng.randrange(1, 4)))
+                      for _ in range(rng.randrange(2, 5))) for _ in range(3000)}
+    matched = 0
+    for name in sorted(names):
+        expected = [rule for rule in report.text_rules
+                    if not rule.badfilter and re.search(rule.pattern, name, re.IGNORECASE)]
+        found = ruleset.matches(name, "A")
+        assert found == expected, name
+        assert ruleset.may_match(name.encode()) or not found
+        matched += bool(found)
+    assert 300 < matched < len(names) - 300  # both kinds of name were asked
