@@ -143,7 +143,7 @@ def run(minutes: float, load: float, swap_every: float, workdir: Path,
         sent = result["run"]
         if trace is not None:
             trace.write_text(json.dumps({"rss_kib": samples, "parts": RSS_PARTS,
-                                              "rss_parts_kib": parts, "events": events}))
+                                         "rss_parts_kib": parts, "events": events}))
         after = settled_count(server)
         baseline = next((rss for t, rss in samples if t >= 60), samples[0][1])
         final = samples[-1][1]
