@@ -48,7 +48,7 @@ class EmailSettings:
     to: list[str] = field(default_factory=list)
     starttls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, metadata={"secret": True})
     timeout: float = field(default=10.0, metadata={"unit": "duration"})
 
     def validate(self) -> None:
@@ -71,7 +71,9 @@ class EmailSettings:
 class AlertSettings:
     """`alerts:` where alert events go (none by default) and how often they repeat."""
 
-    webhook: str | None = None  # a URL that receives each event as a JSON POST
+    # A URL that receives each event as a JSON POST. Secret: a webhook's path is usually
+    # the token that lets anyone post to it (Slack, Teams, Discord, ntfy).
+    webhook: str | None = field(default=None, metadata={"secret": True})
     email: EmailSettings | None = None
     repeat: float = field(default=3600.0, metadata={"unit": "duration"})
     database_grace: float = field(default=300.0, metadata={"unit": "duration"})

@@ -14,6 +14,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -425,38 +426,76 @@ def _describe(value: object) -> str:
     return f"{value!r}"
 
 
-_SECRET_KEY = re.compile(r"(password|passwd|secret|token|tsig)", re.IGNORECASE)
-
-
 def exposed_secrets_warning(path: str | Path) -> str | None:
-    """A warning when the config file holds secrets (a key named like a password, secret,
-    token or TSIG key, with a value) and users other than its owner may read it."""
+    """A warning when the config file holds secrets and users other than its owner may
+    read it. A secret is a value of a key the schema marks `secret` (an SMTP password, a
+    webhook URL, whose path is usually its token, a group's `doh_token`), or any URL with a
+    password in it (`admin.database`, an upstream, a list source). The warning names the
+    keys and their lines, never the values."""
     path = Path(path)
     try:
         mode = path.stat().st_mode
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+        lines = _line_map(yaml.compose(text, Loader=yaml.SafeLoader))
     except (OSError, yaml.YAMLError, UnicodeDecodeError):
         return None
     if not mode & 0o044:
         return None
-    found = sorted(set(_secret_keys(data, "")))
+    found = sorted({*_schema_secrets(Config, data, ""), *_url_secrets(data, "")})
     if not found:
         return None
-    return (f"{path} holds secrets ({', '.join(found)}) but is readable by "
+    named = ", ".join(f"{key} (line {lines[key]})" if key in lines else key for key in found)
+    return (f"{path} holds secrets ({named}) but is readable by "
             f"{'others' if mode & 0o004 else 'its group'} (mode {mode & 0o777:o}); "
             f"run chmod 600 {path}")
 
 
-def _secret_keys(data: object, prefix: str) -> list[str]:
+def _schema_secrets(hint: object, data: object, prefix: str) -> list[str]:
+    """Key paths in `data` whose field in the schema (`hint`) is marked secret and set."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return [k for arg in typing.get_args(hint) if arg is not type(None)
+                for k in _schema_secrets(arg, data, prefix)]
+    if origin is list and isinstance(data, list):
+        (item,) = typing.get_args(hint)
+        return [k for i, value in enumerate(data)
+                for k in _schema_secrets(item, value, f"{prefix}[{i}]")]
+    if not (isinstance(hint, type) and dataclasses.is_dataclass(hint)
+            and isinstance(data, dict)):
+        return []
     found: list[str] = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            if _SECRET_KEY.search(str(key)) and isinstance(value, str | int) and value != "":
+    hints = typing.get_type_hints(hint)
+    for f in dataclasses.fields(hint):
+        key = f.metadata.get("key", f.name)
+        if key not in data:
+            continue
+        name = f"{prefix}.{key}" if prefix else key
+        if f.metadata.get("secret"):
+            if data[key] not in (None, "", [], {}):
                 found.append(name)
-            else:
-                found.extend(_secret_keys(value, name))
-    elif isinstance(data, list):
-        for i, item in enumerate(data):
-            found.extend(_secret_keys(item, f"{prefix}[{i}]"))
+        else:
+            found.extend(_schema_secrets(hints[f.name], data[key], name))
     return found
+
+
+def _url_secrets(data: object, prefix: str) -> list[str]:
+    """Key paths in `data` whose value is a URL carrying a password: in its userinfo
+    (`postgresql+psycopg://straja:PW@host/db`) or as a `password=` query parameter."""
+    if isinstance(data, dict):
+        return [k for key, value in data.items()
+                for k in _url_secrets(value, f"{prefix}.{key}" if prefix else str(key))]
+    if isinstance(data, list):
+        return [k for i, value in enumerate(data) for k in _url_secrets(value, f"{prefix}[{i}]")]
+    if isinstance(data, str) and "://" in data and _url_has_password(data):
+        return [prefix]
+    return []
+
+
+def _url_has_password(text: str) -> bool:
+    try:
+        url = urlsplit(text.strip())
+        query = parse_qs(url.query)
+    except ValueError:  # not a URL after all (the loader says what is wrong with it)
+        return False
+    return bool(url.password) or any(q.lower() in ("password", "passwd") for q in query)

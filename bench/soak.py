@@ -39,6 +39,9 @@ ZONE_NAMES = ["www.example.test A", "www.example.test AAAA", "mixed.example.test
               "alias.example.test A", "medium.example.test TXT", "www.google.com A"]
 
 
+RSS_PARTS = ("RssAnon", "RssFile", "RssShmem")  # where RSS is: heap, mapped files, shared
+
+
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -79,7 +82,8 @@ def query_file(workdir: Path, listed: Sequence[str], unknown: int, lines: int) -
     return path
 
 
-def run(minutes: float, load: float, swap_every: float, workdir: Path) -> dict[str, object]:
+def run(minutes: float, load: float, swap_every: float, workdir: Path,
+        trace: Path | None = None, sample_every: float = 10.0) -> dict[str, object]:
     upstream = Unbound(workdir / "unbound")
     (workdir / "unbound").mkdir()
     upstream.start()
@@ -117,12 +121,15 @@ def run(minutes: float, load: float, swap_every: float, workdir: Path) -> dict[s
         started = time.monotonic()
         thread.start()
         samples: list[tuple[float, int]] = []
+        parts: list[list[int]] = []  # RSS_PARTS of each sample, for --trace
         per_minute: list[str] = []  # RSS (anonymous part) in MiB at each minute
+        events: list[tuple[float, str]] = []
         serial = 1
         next_swap = started + swap_every
         while thread.is_alive():
             now = time.monotonic()
             samples.append((now - started, rss_kib(server.proc.pid)))
+            parts.append([rss_kib(server.proc.pid, f) for f in RSS_PARTS])
             if now - started >= 60 * len(per_minute):
                 per_minute.append(f"{samples[-1][1] / 1024:.1f} "
                                   f"({rss_kib(server.proc.pid, 'RssAnon') / 1024:.1f})")
@@ -130,9 +137,13 @@ def run(minutes: float, load: float, swap_every: float, workdir: Path) -> dict[s
                 serial += 1
                 version = pub.compile("soak", listed[serial % 7:], serial)
                 cli("lists", "import", str(version), "--config", str(server.config_path))
+                events.append((time.monotonic() - started, f"swap to serial {serial}"))
                 next_swap += swap_every
-            thread.join(timeout=10)
+            thread.join(timeout=sample_every)
         sent = result["run"]
+        if trace is not None:
+            trace.write_text(json.dumps({"rss_kib": samples, "parts": RSS_PARTS,
+                                         "rss_parts_kib": parts, "events": events}))
         after = settled_count(server)
         baseline = next((rss for t, rss in samples if t >= 60), samples[0][1])
         final = samples[-1][1]
@@ -160,9 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--load", type=float, default=0.7, help="fraction of the peak q/s")
     parser.add_argument("--swap-every", type=float, default=60.0, help="seconds")
+    parser.add_argument("--sample-every", type=float, default=10.0, help="seconds")
+    parser.add_argument("--trace", type=Path, help="write every RSS sample and swap here (JSON)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="straja-soak-") as tmp:
-        result = run(args.minutes, args.load, args.swap_every, Path(tmp))
+        result = run(args.minutes, args.load, args.swap_every, Path(tmp), args.trace,
+                     args.sample_every)
     width = max(len(k) for k in result)
     for key, value in result.items():
         print(f"{key:<{width}}  {value}")

@@ -129,6 +129,15 @@ class AnswerCache:
         self.order.clear()
         self.bytes = 0
 
+    def drop_tagged(self, tags: set[bytes]) -> None:
+        """Drop the entries whose key ends with one of `tags` (policy tags no group has any
+        more, so nothing can hit them). One walk of the cache, once per schedule change."""
+        ends = tuple(tags)
+        entries = self.entries
+        for key in [k for k in entries if k.endswith(ends)]:
+            self.bytes -= entries.pop(key).size
+        self._compact()
+
     def put(self, key: bytes, entry: Entry) -> None:
         if self.max_entries <= 0:
             return

@@ -273,6 +273,10 @@ class Resolver:
 
     def rebuild(self) -> None:
         self.generation = (self.generation + 1) & 0xFFFFFFFF
+        # Every cache key ends with its group's tag, which holds the generation, so no entry
+        # made before can be hit again: free them now rather than let them hold the cache's
+        # bound (and memory) until the FIFO pushes them out, crowding out live answers.
+        self.cache.clear()
         now = local_now(self.timezone)
         self.groups, self.make_policy, self.operator_deadline = self.operator.build(
             self.config.groups, self.config.local, self.policy_source, now, self.generation
@@ -313,9 +317,13 @@ class Resolver:
             retire_groups(self.groups)  # answer_fast may hold one of them right now
             self.rebuild()
             return
+        tags = {id(g): g.tag for g in self.groups.groups}
         changed = tick_groups(self.groups, self.make_policy, now)
         if changed:
             log.info("schedule windows changed for %s", ", ".join(changed))
+            # The changed groups' old tags can no longer be hit (see rebuild).
+            self.cache.drop_tagged({tags[id(g)] for g in self.groups.groups
+                                    if g.tag != tags[id(g)]})
         self._schedule_next(now)
 
     def client(self, host: str) -> Client:

@@ -179,7 +179,7 @@ class GroupSettings:
                                             metadata={"parse": _parse_safe_search})
     action: Literal["sinkhole", "nxdomain", "nodata", "refused"] | None = None
     # A secret path for DoH clients of this group: https://HOST/dns-query/{doh_token}.
-    doh_token: str | None = field(default=None, repr=False)
+    doh_token: str | None = field(default=None, repr=False, metadata={"secret": True})
     tags: list[str] = field(default_factory=list)  # AdGuard client tags, for `$ctag` rules
 
     def validate(self) -> None:

@@ -221,3 +221,41 @@ def test_stale_answer_comes_before_a_slow_upstream_gives_up(straja_factory, tmp_
     finally:
         silent.close()
         unbound.stop()
+
+
+def _cache_entries_when(server, wanted) -> int:  # type: ignore[no-untyped-def]
+    """`cache_entries` from `straja stats` once `wanted(n)` holds (the counters are written
+    every 2 s), or the last value seen after a generous wait."""
+    import json
+
+    from tests.listtools import straja_cli
+
+    deadline = time.monotonic() + 30
+    while True:
+        run = straja_cli("stats", "--config", str(server.config_path), "--json")
+        entries = json.loads(run.stdout).get("cache_entries", -1) if run.returncode == 0 else -1
+        if wanted(entries) or time.monotonic() > deadline:
+            return int(entries)
+        time.sleep(0.5)
+
+
+def test_a_list_swap_frees_the_answers_cached_under_the_old_lists(straja_factory, unbound,
+                                                                  tmp_path) -> None:
+    from tests.listtools import Publisher, straja_cli
+
+    pub = Publisher(tmp_path)
+    s = straja_factory({"upstreams": [unbound.address], "lists": [
+        {"id": "school", "source": str(pub.compile("school", ["games.example.test"], 1)),
+         "tier": "operator", "keys": [pub.key]}]})
+    names = ["www.example.test", "mixed.example.test", "alias.example.test",
+             "games.example.test", *(f"u{i}.unknown.test" for i in range(20))]
+    for name in names:
+        s.query(name, "A")
+    assert _cache_entries_when(s, lambda n: n >= len(names)) >= len(names)
+    swap = straja_cli("lists", "import", str(pub.compile("school", ["games.example.test"], 2)),
+                      "--config", str(s.config_path))
+    assert swap.returncode == 0, swap.stdout + swap.stderr
+    # Nothing cached under the old lists can be hit again, so none of it stays in memory.
+    assert _cache_entries_when(s, lambda n: n == 0) == 0
+    assert [str(x) for x in s.query("www.example.test", "A").answer[0]] == ["192.0.2.10"]
+    assert s.query("games.example.test", "A").answer[0][0].to_text() == "0.0.0.0"

@@ -1,5 +1,6 @@
 """Faults of the lists and the config: a full disk, trickling and oversized list sources,
-one slow list among others, pinned keys that do not parse, secrets readable by others."""
+one slow list among others, pinned keys that do not parse, secrets readable by others
+(`straja config check` and `straja serve` warn)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from tests.httpsserver import start_trusting, wait_for_a
 from tests.listtools import Publisher, straja_cli
-from tests.servers import REPO, straja_env
+from tests.servers import REPO, Straja, straja_env
 
 
 def test_a_full_disk_while_a_list_is_written_keeps_the_old_version_serving(tmp_path: Path
@@ -75,20 +76,96 @@ def test_a_good_pinned_key_file_passes_the_check(tmp_path: Path) -> None:
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def test_a_config_with_secrets_readable_by_others_warns_and_the_example_does_not(
+DATABASE_PASSWORD = "hunter2-not-for-logs"
+
+
+def _config_with_a_database_password(path: Path, mode: int) -> Path:
+    path.write_text("upstreams: [127.0.0.2:53]\n"
+                    f"state_dir: {path.parent / 'state'}\n"
+                    "admin:\n"
+                    "  database: postgresql+psycopg://straja:"
+                    f"{DATABASE_PASSWORD}@127.0.0.1:1/straja\n")
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize("mode,readable_by", [(0o644, "others"), (0o640, "its group"),
+                                              (0o600, None)])
+def test_config_check_warns_when_a_database_password_is_readable_by_others(
+        tmp_path: Path, mode: int, readable_by: str | None) -> None:
+    config = _config_with_a_database_password(tmp_path / "straja.yaml", mode)
+    check = straja_cli("config", "check", "--config", str(config))
+    assert check.returncode == 0, check.stdout + check.stderr  # a warning, not a refusal
+    if readable_by is None:
+        assert "holds secrets" not in check.stderr
+        return
+    assert f"holds secrets (admin.database (line 4)) but is readable by {readable_by}" \
+        in check.stderr
+    assert f"chmod 600 {config}" in check.stderr
+    assert DATABASE_PASSWORD not in check.stdout + check.stderr
+
+
+def test_serve_logs_the_same_warning_at_start(tmp_path: Path) -> None:
+    server = Straja(tmp_path, {"upstreams": ["127.0.0.2:53"], "log": {"level": "warning"},
+                               "admin": {"database": "postgresql+psycopg://straja:"
+                                         f"{DATABASE_PASSWORD}@127.0.0.1:1/straja"}})
+    server.write_config()
+    server.config_path.chmod(0o644)
+    try:
+        server.start()
+    finally:
+        server.stop()
+    log = server.read_log()
+    assert "holds secrets (admin.database" in log
+    assert "readable by others (mode 644); run chmod 600" in log
+    assert DATABASE_PASSWORD not in log
+
+
+def test_every_kind_of_secret_the_schema_holds_is_named_and_none_is_printed(
         tmp_path: Path) -> None:
-    from admin.config import exposed_secrets_warning
-
     config = tmp_path / "straja.yaml"
-    config.write_text("upstreams: [127.0.0.2:53]\nadmin:\n  database:\n    password: hunter2\n")
-    config.chmod(0o644)
-    warning = exposed_secrets_warning(config)
-    assert warning is not None and "admin.database.password" in warning
-    assert "chmod 600" in warning
-    config.chmod(0o600)
-    assert exposed_secrets_warning(config) is None
-    assert exposed_secrets_warning(REPO / "config.example.yaml") is None
+    config.write_text(
+        "upstreams:\n"
+        "  - 127.0.0.2:53\n"
+        "  - https://user:upstream-pw@127.0.0.3/dns-query\n"
+        "lists:\n"
+        "  - id: school\n"
+        "    source: https://lists:list-pw@127.0.0.4/school.sl\n"
+        "    tier: operator\n"
+        "    signed: false\n"
+        "    format: domains\n"
+        "groups:\n"
+        "  - name: kids\n"
+        "    doh_token: kids-doh-token-0123456789\n"
+        "alerts:\n"
+        "  webhook: https://hooks.example.org/services/T0/B0/webhook-token\n"
+        "  email:\n"
+        "    host: 127.0.0.1\n"
+        "    from: straja@school.example\n"
+        "    to: [it@school.example]\n"
+        "    username: straja\n"
+        "    password: smtp-pw\n"
+        "admin:\n"
+        "  database: postgresql+psycopg://straja@127.0.0.1:1/straja?password=db-pw\n")
+    config.chmod(0o604)
+    check = straja_cli("config", "check", "--config", str(config))
+    assert check.returncode == 0, check.stdout + check.stderr
+    for key in ("upstreams[1]", "lists[0].source", "groups[0].doh_token", "alerts.webhook",
+                "alerts.email.password", "admin.database"):
+        assert key in check.stderr
+    assert "readable by others" in check.stderr
+    for secret in ("upstream-pw", "list-pw", "kids-doh-token", "webhook-token", "smtp-pw",
+                   "db-pw"):
+        assert secret not in check.stdout + check.stderr
 
+
+def test_the_example_config_gives_no_warning(tmp_path: Path) -> None:
+    example = tmp_path / "straja.yaml"
+    shutil.copyfile(REPO / "config.example.yaml", example)
+    example.chmod(0o644)
+    check = straja_cli("config", "check", "--config", str(example))
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "warning" not in check.stderr
 
 
 @pytest.fixture

@@ -228,6 +228,7 @@ def test_cached_decisions_do_not_cross_a_window_boundary(tmp_path: Path, monkeyp
     r.schedule_deadline = r.fast_until = 0  # the monotonic clock reached the boundary
     after = r.answer_fast(packet, "127.0.0.1", False)
     assert isinstance(after, Query)  # the window closed: forwarded, not the cached block
+    assert len(r.cache) == 0  # and the block, which nothing can hit now, is out of memory
 
 
 def test_check_explains_group_window_list_tier_and_action(straja_factory, unbound,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from admin.commands.common import config_option, load_or_exit
+from admin.config import exposed_secrets_warning
 
 
 @click.group()
@@ -24,3 +25,6 @@ def check(config_path: str) -> None:
     click.echo(f"  forwards to {upstreams}")
     click.echo(f"  {len(cfg.lists)} list(s), {len(cfg.groups)} group(s)")
     click.echo(f"  state in {cfg.state_path}")
+    exposed = exposed_secrets_warning(config_path)
+    if exposed:  # usable, so still exit 0, but the same warning `serve` logs at start
+        click.echo(f"warning: {exposed}", err=True)
