@@ -37,4 +37,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    from admin import importtrace
+
+    importtrace.install()  # STRAJA_IMPORT_TRACE (inherited from the straja process)
     sys.exit(main(sys.argv))

@@ -1,7 +1,10 @@
 """Which modules a Straja process loaded, for the OpenWrt package's DEPENDS.
 
 With STRAJA_IMPORT_TRACE=DIR set, each `straja` process writes the names in sys.modules
-to DIR/<pid>.txt as it exits. scripts/openwrt-deps maps them to the feed's packages.
+to DIR/<pid>.txt as it exits, and so does each child interpreter it starts (the variable
+is inherited): the migrations' `python -m admin.store.migrate`, where Alembic and Mako
+are loaded, and the list compiler's `python -m admin.compile_job`. scripts/openwrt-deps
+maps them to the feed's packages.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ from typing import Literal
 
 from resolver.settings import HostPort, duration
 
+FLUSH_INTERVAL = 2.0  # seconds between database writes, admin.flush_interval's default
+MIN_FLUSH, MAX_FLUSH = 1.0, 3600.0
+
 
 def _parse_listen(text: str) -> HostPort:
     return HostPort.parse(text)
@@ -29,6 +32,9 @@ class AdminSettings:
     tls_key: str | None = None
     metrics_auth: Literal["token", "none"] = "token"
     node_id: str = field(default_factory=socket.gethostname)
+    # How often rollups (and the other periodic writes: list events, the query log) reach
+    # the database. Routers set 10m so flash is written six times an hour, not thirty.
+    flush_interval: float = duration(FLUSH_INTERVAL)
 
     def validate(self) -> None:
         if self.enabled and not self.listen:
@@ -40,6 +46,9 @@ class AdminSettings:
                              "postgresql+psycopg://straja@localhost/straja")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together; set both or neither")
+        if not MIN_FLUSH <= self.flush_interval <= MAX_FLUSH:
+            raise ValueError(f"flush_interval {self.flush_interval:g}s is out of range; write "
+                             "between 1s and 1h, e.g. 2s (the default) or 10m on a router")
         if not self.node_id.strip() or len(self.node_id) > 64:
             raise ValueError(f"node_id {self.node_id!r} must be 1 to 64 characters")
 
@@ -52,9 +61,16 @@ class QueryLogSettings:
     enabled: bool = False
     level: Literal[0, 1, 2] = 1
     retention: float = duration(7 * 86400)
+    # database: entries are stored (and survive restarts); memory: a ring of the newest
+    # memory_entries in the control process, never written to disk (routers' flash).
+    storage: Literal["database", "memory"] = "database"
+    memory_entries: int = 10000
 
     def validate(self) -> None:
         if isinstance(self.level, bool):
             raise ValueError("level is 0 (full client), 1 (client anonymised) or 2 (no client)")
         if self.retention <= 0:
             raise ValueError("retention must be longer than 0, e.g. 7d")
+        if isinstance(self.memory_entries, bool) or not 1 <= self.memory_entries <= 1_000_000:
+            raise ValueError(f"memory_entries {self.memory_entries!r} must be a whole number "
+                             "from 1 to 1000000, e.g. 10000")

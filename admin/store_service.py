@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from admin.config import Config
 
 if TYPE_CHECKING:
+    from admin.query_log import MemoryQueryLog
     from admin.rollups import Rollups
     from admin.store import Store
     from admin.store.dbthread import DbThread
@@ -31,11 +32,14 @@ QUERY_LOG_EVERY = 5.0
 class StoreService:
     """Owns the Store, its DbThread and the rollups task of one control process."""
 
-    def __init__(self, config: Config, store: Store, db: DbThread, rollups: Rollups) -> None:
+    def __init__(self, config: Config, store: Store, db: DbThread, rollups: Rollups,
+                 memory_log: MemoryQueryLog | None = None) -> None:
         self.config = config
         self.store = store
         self.db = db
         self.rollups = rollups
+        # query_log.storage: memory, with the log on: the ring the UI's query log reads.
+        self.memory_log = memory_log
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -56,10 +60,17 @@ class StoreService:
         if url.startswith("sqlite:///"):
             config.state_path.mkdir(parents=True, exist_ok=True)
         store = Store(url, node_id=config.admin.node_id)
-        db = DbThread(store, migrate=True)
+        db = DbThread(store, migrate=True, flush_interval=config.admin.flush_interval)
         rollups = Rollups(config.state_path, db)
         rollups.start()
-        service = cls(config, store, db, rollups)
+        section = config.query_log
+        memory_log = None
+        if section.storage == "memory" and section.enabled:
+            from admin.query_log import MemoryQueryLog
+
+            memory_log = MemoryQueryLog(section.memory_entries)
+            memory_log.take_over(config.state_path, section.level)
+        service = cls(config, store, db, rollups, memory_log)
         service._schedule()
         return service
 
@@ -84,18 +95,27 @@ class StoreService:
             import_reports(store, state)
 
         def query_log(store: Store) -> None:
-            ingest(store, state, enabled=config.query_log.enabled, level=config.query_log.level)
+            ring = self.memory_log
+            ingest(store if ring is None else ring, state, enabled=config.query_log.enabled,
+                   level=config.query_log.level)
 
         def purge(store: Store) -> None:
             store.stats.purge()
             store.sessions.purge_expired()
             store.users.purge_failures()
-            store.query_log.purge(datetime.now(UTC)
-                                  - timedelta(seconds=config.query_log.retention))
+            before = datetime.now(UTC) - timedelta(seconds=config.query_log.retention)
+            store.query_log.purge(before)
+            if self.memory_log is not None:
+                self.memory_log.purge(before)
 
+        # What writes to the database waits for admin.flush_interval like the rollups;
+        # the query log kept in memory does not (no disk sees it).
+        flush = config.admin.flush_interval
         self.db.every(MIRROR_EVERY, publish_once, "publish", first=0)
-        self.db.every(MIRROR_EVERY, mirror, "mirror", first=0)
-        self.db.every(QUERY_LOG_EVERY, query_log, "query log", first=0)
+        self.db.every(max(MIRROR_EVERY, flush), mirror, "mirror", first=0)
+        in_ram = self.memory_log is not None
+        self.db.every(QUERY_LOG_EVERY if in_ram else max(QUERY_LOG_EVERY, flush),
+                      query_log, "query log", first=0)
         self.db.every(PURGE_EVERY, purge, "purge", first=60)
 
     async def _collect(self) -> None:
@@ -115,4 +135,6 @@ class StoreService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await asyncio.to_thread(self.rollups.stop)
+        if self.memory_log is not None:
+            self.memory_log.hand_over(self.config.state_path)
         self.store.close()

@@ -29,6 +29,7 @@ import yaml
 
 DNSMASQ_LOCAL_PORT = 5354  # replace mode: dnsmasq's DNS, for the DHCP hostnames only
 WAN_RESOLV = "/tmp/resolv.conf.d/resolv.conf.auto"
+ROUTER_FLUSH_INTERVAL = "10m"  # admin.flush_interval unless UCI says otherwise
 
 
 class UciError(ValueError):
@@ -138,6 +139,9 @@ OPTIONS: dict[str, str] = {
     "ui": "bool",               # admin.enabled (once the admin UI is part of the build)
     "ui_port": "int",           # admin.listen on the LAN address and loopback
     "query_log": "bool",        # query_log.enabled
+    "query_log_storage": "str",  # query_log.storage: memory (default here: RAM) or database
+    "query_log_entries": "int",  # query_log.memory_entries
+    "flush_interval": "str",    # admin.flush_interval (default here 10m: spares the flash)
     "firewall": "bool",         # the fw4 include: redirect LAN DNS, reject DoT/DoQ
     "extra": "str",             # a YAML file merged last, for what UCI does not cover
 }
@@ -314,11 +318,20 @@ def translate(
         admin: dict[str, Any] = {"enabled": opt["ui"] is not False}
         ui_port = opt["ui_port"] or 8053
         admin["listen"] = [f"{_bracket(h)}:{ui_port}" for h in ["127.0.0.1", *lan4]]
+        admin["flush_interval"] = _flush_interval(main, opt["flush_interval"], source)
         config["admin"] = admin
     elif opt["ui"]:
         pass  # the admin UI is not part of this build; nothing to switch on
     if "query_log" in supported:
-        config["query_log"] = {"enabled": bool(opt["query_log"])}
+        query_log: dict[str, Any] = {"enabled": bool(opt["query_log"]),
+                                     "storage": opt["query_log_storage"] or "memory"}
+        if query_log["storage"] not in ("memory", "database"):
+            line = main.options["query_log_storage"][1]
+            raise UciError(f"{source}:{line}: query_log_storage is '{query_log['storage']}'; "
+                           "write memory (RAM, lost on reboot) or database (on flash)")
+        if opt["query_log_entries"] is not None:
+            query_log["memory_entries"] = opt["query_log_entries"]
+        config["query_log"] = query_log
     if mode == "replace" and "forward" in supported:
         local_dns = [f"127.0.0.1:{DNSMASQ_LOCAL_PORT}"]
         zones = [facts.domain, *(reverse_zone(a) for a in [*facts.lan_ipv4, *facts.lan_ipv6])]
@@ -327,6 +340,25 @@ def translate(
     if opt["extra"]:
         config = merge(config, _read_extra(opt["extra"], source, main))
     return config
+
+
+def _flush_interval(main: Section, text: str | None, source: str) -> str:
+    """admin.flush_interval: the router's default is 10m (flash is written six times an
+    hour); a value the config would refuse is named with its UCI line here."""
+    if text is None:
+        return ROUTER_FLUSH_INTERVAL
+    from admin.config import parse_duration
+    from admin.settings import MAX_FLUSH, MIN_FLUSH
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise UciError(f"{source}:{main.options['flush_interval'][1]}: flush_interval is "
+                       f"'{text}': {exc}") from None
+    if not MIN_FLUSH <= seconds <= MAX_FLUSH:
+        raise UciError(f"{source}:{main.options['flush_interval'][1]}: flush_interval is "
+                       f"'{text}'; write between 1s and 1h, e.g. 10m")
+    return text
 
 
 def _with_port(upstream: str) -> str:

@@ -212,7 +212,8 @@ async def start_admin(config: Config) -> AdminHandle | None:
     from admin.web.server import start_admin_ui
 
     try:
-        ui = await start_admin_ui(config, service.db if service is not None else None)
+        ui = await start_admin_ui(config, service.db if service is not None else None,
+                                  memory_log=service.memory_log if service is not None else None)
     except Exception as exc:  # noqa: BLE001 - DNS must keep serving whatever the UI does
         log.error("the admin UI is not served: %s", exc)
         ui = None

@@ -24,6 +24,7 @@ import hashlib
 import mmap
 import os
 import secrets
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -432,9 +433,22 @@ def _scrypt_stream(password: str, salt: bytes, opslimit: int, memlimit: int) -> 
         kdf = Scrypt(salt=salt, length=_KEYNUM_SK_LEN, n=n, r=r, p=p)
         return kdf.derive(password.encode("utf-8"))
     except (ValueError, MemoryError) as e:
-        raise MalformedKeyError(
-            f"Cannot derive the secret key's encryption key with scrypt (N={n}, r={r}, p={p}): {e}."
-        ) from e
+        raise MalformedKeyError(scrypt_failure(n, r, p, e)) from e
+
+
+def scrypt_failure(n: int, r: int, p: int, error: BaseException,
+                   address_bits: int = sys.maxsize.bit_length() + 1) -> str:
+    """The sentence for scrypt's refusal. A 32-bit process cannot find the contiguous GiB
+    that minisign's default (N=2^20, r=8: 128*r*N bytes) asks for, so say that plainly
+    rather than pass on OpenSSL's memory error."""
+    needed = 128 * r * n
+    if address_bits <= 32 and needed >= 256 << 20:
+        size = f"{needed / (1 << 30):g} GiB" if needed >= 1 << 30 else f"{needed >> 20} MiB"
+        return (f"This key needs {size} of memory for scrypt (N={n}, r={r}), more than a "
+                "32-bit process can allocate; open it on a 64-bit machine.")
+    detail = str(error) or type(error).__name__
+    return (f"Cannot derive the secret key's encryption key with scrypt "
+            f"(N={n}, r={r}, p={p}): {detail}.")
 
 
 def generate_keypair() -> tuple[SecretKey, PublicKey]:

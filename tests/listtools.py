@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from blocklists import minisign
 from blocklists.compiled import ListMetadata, compile_source
 from tests.servers import straja_cmd, straja_env
+
+# minisign encrypts secret keys with scrypt N=2^20, r=8: a contiguous GiB that a 32-bit
+# process cannot allocate (blocklists.minisign.scrypt_failure says so to the user).
+needs_64_bit_scrypt = pytest.mark.skipif(
+    sys.maxsize < 2**32,
+    reason="a password-encrypted minisign key needs 1 GiB for scrypt, more than a 32-bit "
+    "process can allocate",
+)
 
 
 class Publisher:

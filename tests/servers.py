@@ -67,8 +67,10 @@ def free_port(host: str = "127.0.0.1") -> int:
     raise RuntimeError("no free port")
 
 
-def wait_answering(host: str, port: int, timeout: float = 10.0, proc: Any = None) -> None:
-    """Block until a DNS server at host:port answers anything over UDP."""
+def wait_answering(host: str, port: int, timeout: float = 60.0, proc: Any = None) -> None:
+    """Block until a DNS server at host:port answers anything over UDP. The wait is long
+    (a Python start under qemu-user on a loaded machine takes well over 10 s) and ends at
+    once when the process exits."""
     deadline = time.monotonic() + timeout
     # A CHAOS-class question is answered (or refused) locally, whatever the upstreams do.
     q = dns.message.make_query("version.bind.", "TXT", rdclass="CH")

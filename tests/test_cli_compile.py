@@ -7,16 +7,15 @@ import sys
 import time
 from pathlib import Path
 
-from click.testing import CliRunner, Result
-
 from admin.commands.lists import lists
 from blocklists.trie import CompiledList, Match, name_to_labels
+from tests.clirunner import Outcome, invoke
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def compile_cli(*args: str | Path, input: str | None = None) -> Result:
-    return CliRunner().invoke(lists, ["compile", *(str(a) for a in args)], input=input)
+def compile_cli(*args: str | Path, input: str | None = None) -> Outcome:
+    return invoke(lists, ["compile", *args], input=input)
 
 
 def base_options(output: Path, fmt: str = "domains") -> list[str | Path]:

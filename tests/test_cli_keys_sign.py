@@ -11,12 +11,14 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner, Result
 
 from admin.commands.keys import keys
 from admin.commands.lists import lists
 from blocklists.errors import CorruptListError
 from blocklists.minisign import PublicKey, Signature, read_signature
+from tests.clirunner import Outcome
+from tests.clirunner import invoke as run_cli
+from tests.listtools import needs_64_bit_scrypt
 
 MINISIGN = shutil.which("minisign") or "/usr/bin/minisign"
 needs_minisign = pytest.mark.skipif(
@@ -28,8 +30,8 @@ needs_minisign = pytest.mark.skipif(
 COMMENT = "list=family-adult serial=7 expires=2030-06-01T00:00:00Z"
 
 
-def invoke(group: click.Group, *args: str | Path, input: str | None = None) -> Result:
-    return CliRunner().invoke(group, [str(a) for a in args], input=input)
+def invoke(group: click.Group, *args: str | Path, input: str | None = None) -> Outcome:
+    return run_cli(group, args, input=input)
 
 
 @pytest.fixture
@@ -301,6 +303,7 @@ def test_cli_verifies_what_minisign_signs(tmp_path: Path, source_list: Path) -> 
     assert f"Trusted comment: {COMMENT}" in result.stdout
 
 
+@needs_64_bit_scrypt
 def test_encrypted_key_prompts_for_its_password_when_signing(
     tmp_path: Path, source_list: Path
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -97,3 +98,16 @@ def test_close_writes_what_is_pending(sqlite_store: Store) -> None:
     db.submit_rollups([RollupDelta(MINUTE, "queries", 4)])
     db.close()
     assert db.pending == 0 and _total(sqlite_store) == 4
+
+
+def test_a_long_flush_interval_holds_rollups_but_not_the_periodic_jobs(
+        sqlite_store: Store) -> None:
+    db = DbThread(sqlite_store, flush_interval=3600)
+    ran = threading.Event()
+    db.every(0.1, lambda store: ran.set(), "probe", first=0)
+    db.submit_rollups([RollupDelta(MINUTE, "queries", 3)])
+    assert ran.wait(30)  # on the thread's own tick, not the hour's flush
+    assert db.pending == 1 and _total(sqlite_store) == 0
+    assert [(r.metric, r.count) for r in db.pending_rows()] == [("queries", 3)]
+    db.close()  # a clean stop writes what the hour held back
+    assert _total(sqlite_store) == 3

@@ -97,14 +97,15 @@ def test_each_upstream_query_uses_a_random_id_and_source_port(straja_factory) ->
                                                             "upstream_max_wait": "200ms"}})
         import concurrent.futures
 
-        # At once: an upstream that failed three times in a row is marked down for a while
-        # and asked nothing more, so one after the other only three would reach it.
+        # At once, mostly: an upstream that failed three times in a row is marked down for
+        # a while and asked nothing more, so at least three reach it however slowly the
+        # queries arrive (under qemu they may come one after the other).
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
             list(pool.map(lambda i: s.query(f"n{i}.example.test", "A"), range(6)))
-        ids = {dns.message.from_wire(d).id for d, _ in silent.seen}
-        ports = {addr[1] for _, addr in silent.seen}
-        assert len(silent.seen) >= 6
-        assert len(ids) >= 5 and len(ports) >= 5
+        ids = [dns.message.from_wire(d).id for d, _ in silent.seen]
+        ports = [addr[1] for _, addr in silent.seen]
+        assert len(silent.seen) >= 3
+        assert len(set(ids)) >= len(ids) - 1 and len(set(ports)) >= len(ports) - 1
     finally:
         silent.close()
 
@@ -134,7 +135,10 @@ def test_upstream_queries_in_flight_are_bounded(straja_factory) -> None:
 
         names = [f"slow{i}.example.test" for i in range(5)]
         with concurrent.futures.ThreadPoolExecutor(5) as pool:
-            answers = list(pool.map(lambda n: s.query(n, "A"), names))
+            # A generous client timeout: each waits out the 3 s upstream timeout, more
+            # under emulation.
+            answers = list(pool.map(lambda n: dns.query.udp(
+                dns.message.make_query(n, "A"), s.host, port=s.port, timeout=30), names))
         codes = sorted(dns.rcode.to_text(a.rcode()) for a in answers)
         assert codes == ["SERVFAIL"] * 5
         # At most two reached the upstream; the rest were refused at once, not queued.

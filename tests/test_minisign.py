@@ -37,6 +37,7 @@ from blocklists.minisign import (
     write_secret_key,
     write_signature,
 )
+from tests.listtools import needs_64_bit_scrypt
 
 MINISIGN = shutil.which("minisign") or "/usr/bin/minisign"
 needs_minisign = pytest.mark.skipif(
@@ -186,6 +187,7 @@ def minisign_encrypted_keypair(tmp_path_factory: pytest.TempPathFactory) -> tupl
     return pub, key
 
 
+@needs_64_bit_scrypt
 @needs_minisign
 def test_password_encrypted_key_from_minisign_loads_with_its_password(
     minisign_encrypted_keypair: tuple[Path, Path],
@@ -198,6 +200,7 @@ def test_password_encrypted_key_from_minisign_loads_with_its_password(
     assert secret.public_key() == PublicKey.load(pub)
 
 
+@needs_64_bit_scrypt
 @needs_minisign
 def test_wrong_or_missing_password_is_refused(
     minisign_encrypted_keypair: tuple[Path, Path],
@@ -211,6 +214,7 @@ def test_wrong_or_missing_password_is_refused(
         SecretKey.load(key, password="wrong")
 
 
+@needs_64_bit_scrypt
 @needs_minisign
 def test_key_we_encrypt_is_usable_by_minisign_with_the_password(
     tmp_path: Path, data_file: Path
@@ -351,6 +355,15 @@ def test_damaged_secret_key_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(MalformedKeyError, match=r"damaged\.key is damaged"):
         SecretKey.load(damaged)
+
+
+def test_a_32_bit_process_is_told_the_key_needs_a_64_bit_machine() -> None:
+    # minisign's default work factor, as OpenSSL refuses it in a 32-bit address space.
+    message = minisign.scrypt_failure(1 << 20, 8, 1, MemoryError(), address_bits=32)
+    assert message.startswith("This key needs 1 GiB of memory for scrypt")
+    assert message.endswith("open it on a 64-bit machine.")
+    small = minisign.scrypt_failure(1 << 14, 8, 1, ValueError("bad"), address_bits=32)
+    assert small.endswith("(N=16384, r=8, p=1): bad.")
 
 
 def test_scrypt_parameters_match_libsodium() -> None:

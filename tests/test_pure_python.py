@@ -1,7 +1,9 @@
-"""DNS, the STOP page and the CLI in a virtualenv built only from pure-Python wheels of
-aiohttp, multidict, yarl, propcache and frozenlist (`pip install --no-binary`, their C
-extensions switched off), as the OpenWrt package ships them. The import trace of this run
-is what the package's DEPENDS must cover (scripts/openwrt-deps writes it)."""
+"""DNS, the STOP page, the admin UI (with its database's migrations) and the CLI in a
+virtualenv built only from pure-Python wheels of aiohttp, multidict, yarl, propcache and
+frozenlist (`pip install --no-binary`, their C extensions switched off), as the OpenWrt
+package ships them. The import trace of this run is what the package's DEPENDS and
+bundled.mk must cover (scripts/openwrt-deps writes them): every process, the migrations'
+and the list compiler's child interpreters included."""
 
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ def test_dns_stop_page_and_cli_run_on_pure_python(
 
     pub = Publisher(tmp_path)
     lst = pub.compile("school", ["games.example.test"], 1, canaries=("games.example.test",))
-    port, page_port = free_port(), free_port()
+    port, page_port, admin_port = free_port(), free_port(), free_port()
     config = tmp_path / "straja.yaml"
     config.write_text(yaml.safe_dump({
         "dns": {"listen": [f"127.0.0.1:{port}"], "workers": 1},
@@ -64,6 +66,7 @@ def test_dns_stop_page_and_cli_run_on_pure_python(
         "state_dir": str(tmp_path / "state"),
         "blocking": {"sinkhole": {"ipv4": "127.0.0.1"}},
         "stop_page": {"listen": [f"127.0.0.1:{page_port}"]},
+        "admin": {"listen": [f"127.0.0.1:{admin_port}"], "metrics_auth": "none"},
         "lists": [{"id": "school", "source": str(lst), "tier": "operator", "keys": [pub.key]}],
     }))
     trace = tmp_path / "trace"
@@ -92,6 +95,11 @@ def test_dns_stop_page_and_cli_run_on_pure_python(
         status = stop_page_status(page_port, proc)
         assert status == 403
         assert "PASS" in cli("selftest")  # the canary, through dnslib
+        # The UI's templates (Jinja2) and the metrics (prometheus_client), once the
+        # database is migrated (Alembic, in its own interpreter).
+        assert "<form" in http_text(f"http://127.0.0.1:{admin_port}/login", proc)
+        assert "straja_dns_queries_total" in http_text(
+            f"http://127.0.0.1:{admin_port}/metrics", proc)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
@@ -101,6 +109,7 @@ def test_dns_stop_page_and_cli_run_on_pure_python(
 
     modules = {m for path in trace.glob("*.txt") for m in path.read_text().split()}
     assert "aiohttp" in modules  # the STOP page ran on the pure-Python aiohttp
+    assert {"alembic", "mako", "jinja2", "prometheus_client"} <= modules
     assert not modules & C_EXTENSIONS, modules & C_EXTENSIONS
     dist_of = json.loads(venv_python(pure_venv, (
         "import importlib.metadata as m, json; print(json.dumps(m.packages_distributions()))")))
@@ -116,6 +125,19 @@ def test_dns_stop_page_and_cli_run_on_pure_python(
     shipped = openwrt_deps.BUNDLED_MK.read_text()
     unshipped = {d for d in bundled if f"Download/straja-{d}\n" not in shipped}
     assert not unshipped, f"bundled.mk lacks {sorted(unshipped)}: run scripts/openwrt-deps"
+
+
+def http_text(url: str, proc: subprocess.Popen[bytes]) -> str:
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                return str(reply.read().decode())
+        except OSError:
+            assert time.monotonic() < deadline and proc.poll() is None, url
+            time.sleep(0.2)
 
 
 def stop_page_status(port: int, proc: subprocess.Popen[bytes]) -> int:

@@ -133,13 +133,17 @@ def test_the_small_router_profile_options() -> None:
         \toption ui_port '8080'
         \toption enabled '1'
         \toption firewall '0'
+        \toption flush_interval '5m'
+        \toption query_log_storage 'database'
+        \toption query_log_entries '2000'
         """)
     assert config["dns"]["workers"] == 2
     assert config["state_dir"] == "/overlay/straja"
     assert config["log"] == {"level": "debug"}
     assert config["cache"] == {"max_bytes": "8MB", "max_entries": 20000}
-    assert config["query_log"] == {"enabled": True}
-    assert config["admin"] == {"enabled": False,
+    assert config["query_log"] == {"enabled": True, "storage": "database",
+                                   "memory_entries": 2000}
+    assert config["admin"] == {"enabled": False, "flush_interval": "5m",
                                "listen": ["127.0.0.1:8080", "192.168.1.1:8080"]}
 
 
@@ -148,7 +152,13 @@ def test_defaults_one_worker_state_on_flash_ui_on_query_log_off() -> None:
     assert config["dns"]["workers"] == 1
     assert config["state_dir"] == "/etc/straja/state"
     assert config["admin"]["enabled"] is True
-    assert config["query_log"] == {"enabled": False}
+    assert config["query_log"] == {"enabled": False, "storage": "memory"}
+
+
+def test_flash_wear_defaults_database_writes_every_10_minutes_query_log_in_ram() -> None:
+    config = translate("\toption query_log '1'\n")
+    assert config["admin"]["flush_interval"] == "10m"
+    assert config["query_log"] == {"enabled": True, "storage": "memory"}
 
 
 def test_ui_and_query_log_are_left_out_where_this_build_has_no_admin_ui() -> None:
@@ -247,6 +257,10 @@ def test_list_sections_become_lists() -> None:
     ("config list 'a'\n\toption tier 'operator'\n", "straja:2: list a needs option source"),
     ("config list 'a'\n\toption shade 'x'\n", "straja:3: unknown option shade in config list"),
     ("config dnsmasq 'x'\n", "straja:2: unknown section type dnsmasq"),
+    ("\toption query_log_storage 'flash'\n",
+     "straja:2: query_log_storage is 'flash'; write memory .RAM, lost on reboot. or database"),
+    ("\toption flush_interval 'often'\n", "straja:2: flush_interval is 'often': 'often' is not"),
+    ("\toption flush_interval '2h'\n", "straja:2: flush_interval is '2h'; write between 1s"),
 ])
 def test_bad_options_are_errors_that_name_the_line(text: str, message: str) -> None:
     with pytest.raises(uci.UciError, match=message):

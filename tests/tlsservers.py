@@ -44,6 +44,10 @@ class CertAuthority:
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
                                          False), critical=True)
+            # Python 3.13's default context verifies strictly (VERIFY_X509_STRICT): a CA
+            # needs its key identifier, and a leaf its issuer's (Debian 13 runs that).
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()),
+                           critical=False)
             .sign(self.key, hashes.SHA256())
         )
         self.path = self.directory / "ca.pem"
@@ -66,6 +70,10 @@ class CertAuthority:
                 x509.DNSName(dns_name), x509.IPAddress(ipaddress.ip_address(host))]),
                 critical=False)
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                self.key.public_key()), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                            critical=False)
             .sign(self.key, hashes.SHA256())
         )

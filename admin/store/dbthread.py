@@ -3,9 +3,11 @@ the UI) ever waits for SQLite's locks or a PostgreSQL server.
 
 Rollups are handed over with `submit_rollups`, which never blocks: deltas are summed per
 (minute, metric, list, tier, action, rcode) in a bounded buffer and written every couple
-of seconds. While the database is locked, full or gone, the buffer keeps them and the
-thread retries; what does not fit is counted in `overflowed`. `healthy`, `last_error` and
-`unhealthy_since` tell the UI and the alerts how the database is doing.
+of seconds (`admin.flush_interval`; routers write every 10 minutes, to spare their flash).
+Periodic jobs and migration retries run on their own short tick. While the database is
+locked, full or gone, the buffer keeps them and the thread retries; what does not fit is
+counted in `overflowed`. `healthy`, `last_error` and `unhealthy_since` tell the UI and the
+alerts how the database is doing.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy import text
 
+from admin.settings import FLUSH_INTERVAL
 from admin.store import Store
 from admin.store.records import RollupDelta
 
 log = logging.getLogger("straja.store")
 
 T = TypeVar("T")
-FLUSH_INTERVAL = 2.0
+TICK = 2.0  # how often periodic jobs are looked at, and migrations retried
 _BATCH_ROWS = 5000
 
 _Key = tuple[datetime, str, str, str, str, str]
@@ -64,8 +67,9 @@ class DbThread:
     def __init__(self, store: Store, *, max_pending: int = 10000,
                  flush_interval: float = FLUSH_INTERVAL, migrate: bool = False) -> None:
         """With `migrate`, the thread brings the schema up to date first (in a subprocess,
-        see Store.ensure_current), and retries every flush interval while the database is
-        unreachable (DNS serves meanwhile)."""
+        see Store.ensure_current), and retries every TICK while the database is unreachable
+        (DNS serves meanwhile). Rollups are written every `flush_interval` seconds, and all
+        of them when the thread is closed."""
         self.store = store
         self.migrated = not migrate
         self.max_pending = max_pending
@@ -121,6 +125,14 @@ class DbThread:
         with self._lock:
             return len(self._buffer)
 
+    def pending_rows(self) -> list[RollupDelta]:
+        """A copy of what waits to be written, for readers that must not lag behind a long
+        flush interval (the dashboard's chart). Called on this thread (inside a `call`),
+        it sees each count either here or in the database, never both or neither."""
+        with self._lock:
+            items = list(self._buffer.items())
+        return [RollupDelta(k[0], k[1], n, k[2], k[3], k[4], k[5]) for k, n in items]
+
     def take_pending(self) -> list[RollupDelta]:
         """Empty the buffer and return what it held (to spill it to disk at stop)."""
         with self._lock:
@@ -139,9 +151,11 @@ class DbThread:
 
     def _run(self) -> None:
         self._migrate()
+        tick = min(TICK, self.flush_interval)
+        next_tick = time.monotonic() + tick
         next_flush = time.monotonic() + self.flush_interval
         while True:
-            wait = max(0.0, next_flush - time.monotonic())
+            wait = max(0.0, min(next_tick, next_flush) - time.monotonic())
             try:
                 job = self._jobs.get(timeout=wait)
             except queue.Empty:
@@ -152,11 +166,16 @@ class DbThread:
                 return
             if job:
                 self._execute(job)
-            if time.monotonic() >= next_flush:
-                if self._migrate():
-                    self._flush()
-                    self._run_periodic()
-                next_flush = time.monotonic() + self.flush_interval
+            now = time.monotonic()
+            if now < next_tick and now < next_flush:
+                continue
+            migrated = self._migrate()
+            if migrated and now >= next_flush:
+                self._flush()
+                next_flush = time.monotonic() + self.flush_interval  # from the write's end
+            if migrated:
+                self._run_periodic()
+            next_tick = time.monotonic() + tick
 
     def _migrate(self) -> bool:
         if self.migrated:
@@ -196,26 +215,27 @@ class DbThread:
             pass  # the loop is closed: nobody is waiting any more
 
     def _flush(self) -> None:
-        with self._lock:
-            if not self._buffer:
-                batch: dict[_Key, int] = {}
-            else:
+        """Write the whole buffer, a batch at a time; a failure keeps the rest for later."""
+        while True:
+            with self._lock:
                 keys = list(self._buffer)[:_BATCH_ROWS]
                 batch = {k: self._buffer.pop(k) for k in keys}
-        try:
-            if batch:
-                self.store.stats.add(RollupDelta(k[0], k[1], n, k[2], k[3], k[4], k[5])
-                                     for k, n in batch.items())
-            elif not self.healthy:
-                with self.store.engine.connect() as connection:  # is it back?
-                    connection.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - any failure keeps the batch for later
-            with self._lock:
-                for key, count in batch.items():
-                    self._buffer[key] = self._buffer.get(key, 0) + count
-            self._failed(exc)
-            return
-        self._recovered()
+            try:
+                if batch:
+                    self.store.stats.add(RollupDelta(k[0], k[1], n, k[2], k[3], k[4], k[5])
+                                         for k, n in batch.items())
+                elif not self.healthy:
+                    with self.store.engine.connect() as connection:  # is it back?
+                        connection.execute(text("SELECT 1"))
+            except Exception as exc:  # noqa: BLE001 - any failure keeps the batch for later
+                with self._lock:
+                    for key, count in batch.items():
+                        self._buffer[key] = self._buffer.get(key, 0) + count
+                self._failed(exc)
+                return
+            self._recovered()
+            if len(batch) < _BATCH_ROWS:
+                return
 
     def _run_periodic(self) -> None:
         now = time.monotonic()

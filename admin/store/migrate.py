@@ -122,7 +122,10 @@ def upgrade_in_subprocess(url: str, timeout: float = 300.0) -> None:
 def main() -> int:
     import sys
 
+    from admin import importtrace
     from admin.store.engine import make_engine
+
+    importtrace.install()  # STRAJA_IMPORT_TRACE (inherited): Alembic's imports count too
 
     engine = make_engine(sys.stdin.readline().strip())
     try:

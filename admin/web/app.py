@@ -46,7 +46,8 @@ SECURITY_HEADERS = {
 
 
 def build_app(config: Config, db: Any, *, tls: bool = False,
-              clock: Callable[[], float] = time.time) -> web.Application:
+              clock: Callable[[], float] = time.time, memory_log: Any = None
+              ) -> web.Application:
     """The admin web app over `config` and the database thread `db` (None: pages that need
     the database say it is not available)."""
     app = web.Application(
@@ -54,7 +55,8 @@ def build_app(config: Config, db: Any, *, tls: bool = False,
         middlewares=[_timing, _headers, _errors, auth.auth_middleware],
         handler_args={"max_field_size": 8190, "max_line_size": 8190},
     )
-    state = WebState(config=config, db=db, templates=Templates(), clock=clock, tls=tls)
+    state = WebState(config=config, db=db, templates=Templates(), clock=clock, tls=tls,
+                     memory_log=memory_log)
     app[STATE] = state
     auth.add_routes(app)
     from admin.web.pages import register_all

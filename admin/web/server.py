@@ -29,9 +29,10 @@ log = logging.getLogger("straja.web")
 class AdminUI:
     """The admin app's runner and its listening sites; one owner of both."""
 
-    def __init__(self, config: Config, db: Any) -> None:
+    def __init__(self, config: Config, db: Any, memory_log: Any = None) -> None:
         self.config = config
         self.db = db
+        self.memory_log = memory_log
         self.runner: web.AppRunner | None = None
         self.bound: list[HostPort] = []
         self.announcing: asyncio.Task[None] | None = None
@@ -59,7 +60,8 @@ class AdminUI:
         from admin.web.app import build_app
 
         context = self._ssl_context()
-        app = build_app(self.config, self.db, tls=context is not None)
+        app = build_app(self.config, self.db, tls=context is not None,
+                        memory_log=self.memory_log)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                     shutdown_timeout=2.0, keepalive_timeout=15.0)
         await self.runner.setup()
@@ -85,12 +87,12 @@ class AdminUI:
         self.bound = []
 
 
-async def start_admin_ui(config: Config, db: Any, *, out: TextIO | None = None
-                         ) -> AdminUI | None:
+async def start_admin_ui(config: Config, db: Any, *, out: TextIO | None = None,
+                         memory_log: Any = None) -> AdminUI | None:
     """Start the UI when admin.enabled; a failure to bind is logged and DNS keeps serving."""
     if not config.admin.enabled:
         return None
-    ui = AdminUI(config, db)
+    ui = AdminUI(config, db, memory_log)
     try:
         await ui.start()
     except OSError as exc:

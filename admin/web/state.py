@@ -21,6 +21,8 @@ class WebState:
     templates: Templates
     clock: Callable[[], float]
     tls: bool = False
+    # The query log's ring with query_log.storage: memory (admin.query_log.MemoryQueryLog).
+    memory_log: Any = None
     rules: dict[tuple[str, str], Rule] = field(default_factory=dict)
 
 

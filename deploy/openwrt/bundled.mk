@@ -5,9 +5,12 @@ STRAJA_BUNDLED_WHEELS:= \
 	aiohappyeyeballs-2.7.1-py3-none-any.whl \
 	aiohttp-3.14.5-py3-none-any.whl \
 	aiosignal-1.4.0-py3-none-any.whl \
+	alembic-1.20.1-py3-none-any.whl \
 	dnslib-0.9.26-py3-none-any.whl \
 	frozenlist-1.8.0-py3-none-any.whl \
+	mako-1.4.3-py3-none-any.whl \
 	multidict-7.2.1-py3-none-any.whl \
+	prometheus_client-0.26.0-py3-none-any.whl \
 	propcache-0.5.4-py3-none-any.whl \
 	yarl-1.25.1-py3-none-any.whl
 
@@ -32,6 +35,13 @@ define Download/straja-aiosignal
 endef
 $(eval $(call Download,straja-aiosignal))
 
+define Download/straja-alembic
+  URL:=https://files.pythonhosted.org/packages/py3/a/alembic/
+  FILE:=alembic-1.20.1-py3-none-any.whl
+  HASH:=9970712cfb81ea26c8658d378aaa5b8f6ff9146e5bb111d70497c164016cf598
+endef
+$(eval $(call Download,straja-alembic))
+
 define Download/straja-dnslib
   URL:=https://files.pythonhosted.org/packages/py3/d/dnslib/
   FILE:=dnslib-0.9.26-py3-none-any.whl
@@ -46,12 +56,26 @@ define Download/straja-frozenlist
 endef
 $(eval $(call Download,straja-frozenlist))
 
+define Download/straja-mako
+  URL:=https://files.pythonhosted.org/packages/py3/m/mako/
+  FILE:=mako-1.4.3-py3-none-any.whl
+  HASH:=723296007c870bfd6b3f0c3230dba7198096e5269297ebf5e4eff9e7ffa39d4f
+endef
+$(eval $(call Download,straja-mako))
+
 define Download/straja-multidict
   URL:=https://files.pythonhosted.org/packages/py3/m/multidict/
   FILE:=multidict-7.2.1-py3-none-any.whl
   HASH:=08ea94663d9e7c25d14d78222f7aee906c472d4837766bec62477c38f6e419dc
 endef
 $(eval $(call Download,straja-multidict))
+
+define Download/straja-prometheus-client
+  URL:=https://files.pythonhosted.org/packages/py3/p/prometheus_client/
+  FILE:=prometheus_client-0.26.0-py3-none-any.whl
+  HASH:=fa93d06737aa02bacd05794768508bb97d2fbee28cb3bca04eaae92f0ca953d6
+endef
+$(eval $(call Download,straja-prometheus-client))
 
 define Download/straja-propcache
   URL:=https://files.pythonhosted.org/packages/py3/p/propcache/

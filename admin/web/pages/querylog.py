@@ -1,4 +1,5 @@
-"""The query log, when `query_log.enabled` is on; otherwise the page says none exists."""
+"""The query log, when `query_log.enabled` is on; otherwise the page says none exists.
+From the database, or with `query_log.storage: memory` from the control process's ring."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ async def data(request: web.Request) -> Data:
         return {"enabled": False, "entries": [], "page": 1, "more": False}
     number = page_number(request)
     offset = (number - 1) * PAGE_SIZE
-    entries = await store_call(request, lambda s: s.query_log.list(limit=PAGE_SIZE + 1,
-                                                                   offset=offset))
-    entries = list(entries)
+    ring = request.app[STATE].memory_log
+    if ring is not None:
+        entries = ring.list(limit=PAGE_SIZE + 1, offset=offset)
+    else:
+        entries = list(await store_call(
+            request, lambda s: s.query_log.list(limit=PAGE_SIZE + 1, offset=offset)))
     return {"enabled": True, "entries": entries[:PAGE_SIZE], "page": number,
             "more": len(entries) > PAGE_SIZE}
 
