@@ -201,7 +201,11 @@ class OperatorReader:
             changes = self._refresh_section(section)
             if changes is not None:
                 state = replace(state, **changes)
-        changed = state is not self.state
+        # By value: the store republishes every section when its control process starts
+        # (each SIGHUP), and the same content read again must not start a new policy
+        # generation, which empties the answer cache, serve-stale's answers with it. (A
+        # PrefixIndex compares by the digests of the prefix files it was read from.)
+        changed = state != self.state
         self.state = state
         return changed
 
@@ -244,6 +248,7 @@ class OperatorReader:
     def _groups(self, items: list[Any]) -> dict[str, Any]:
         groups: list[GroupSettings] = []
         records: list[Records] = []
+        keys: list[str | None] = []  # each group's prefix file digest, None: none
         macs: dict[str, int] = {}
         digests: set[str] = set()
         for i, item in enumerate(items):
@@ -256,6 +261,7 @@ class OperatorReader:
                     raise OperatorStateError(f"{where}.macs: {mac!r} is not aa:bb:cc:dd:ee:ff")
                 macs.setdefault(mac, i)
             digest = item.get("prefixes")
+            keys.append(digest)
             if digest is None:
                 records.append(([], []))
                 continue
@@ -264,7 +270,8 @@ class OperatorReader:
             records.append(self._prefix_records(digest))
             digests.add(digest)
         self._files = {d: b for d, b in self._files.items() if d in digests}
-        return {"groups": tuple(groups), "prefixes": PrefixIndex(records), "macs": macs}
+        index = PrefixIndex(records, tuple(keys)) if any(keys) else EMPTY_INDEX
+        return {"groups": tuple(groups), "prefixes": index, "macs": macs}
 
     def _prefix_records(self, digest: str) -> Records:
         path = prefix_path(self.state_dir, digest)

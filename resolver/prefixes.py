@@ -126,7 +126,10 @@ class _Family:
 class PrefixIndex:
     """Longest-prefix match from an address to the position of the group that lists it."""
 
-    def __init__(self, per_group: Sequence[Records] = ()) -> None:
+    def __init__(self, per_group: Sequence[Records] = (), key: object = ()) -> None:
+        # `key` names the content (the published prefix files' digests, per group), so
+        # two readings of the same publication compare equal without comparing prefixes.
+        self.key = key
         self.v4 = _Family(32, ((a, p, pos) for pos, (v4, _) in enumerate(per_group)
                                for a, p in v4))
         self.v6 = _Family(128, ((a, p, pos) for pos, (_, v6) in enumerate(per_group)
@@ -134,6 +137,12 @@ class PrefixIndex:
 
     def __len__(self) -> int:
         return self.v4.size + self.v6.size
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PrefixIndex) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
 
     def lookup(self, ip: IPAddress) -> tuple[int, int] | None:
         """(prefix length, group position) of the most specific prefix holding `ip`."""

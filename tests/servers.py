@@ -51,6 +51,18 @@ ZONE = [
 ]
 
 
+def poll(predicate: Any, timeout: float = 90.0, every: float = 0.5) -> Any:
+    """`predicate()` once it is truthy, polled every `every` seconds; None after `timeout`
+    (the caller's assert then says what did not come)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    return None
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that is free on both UDP and TCP at `host` right now."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

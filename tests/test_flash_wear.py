@@ -6,7 +6,6 @@ stop writes them)."""
 from __future__ import annotations
 
 import socket
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,16 +15,7 @@ from sqlalchemy import text
 from admin.store import Store
 from tests.admintools import AdminClient, admin_base, create_token, wait_admin
 from tests.listtools import Publisher, straja_cli
-
-
-def _wait_for(predicate: Any, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    return None
+from tests.servers import poll
 
 
 def _serve(straja_factory: Any, unbound: Any, tmp_path: Path, **sections: Any
@@ -77,7 +67,7 @@ def test_a_query_log_in_memory_is_served_and_never_reaches_the_database(
         by_name = {e["name"]: e for e in entries}
         return by_name if {"www.example.test", "abuse.example.test"} <= set(by_name) else {}
 
-    by_name = _wait_for(logged)
+    by_name = poll(logged)
     assert by_name, server.read_log()
     assert by_name["www.example.test"]["client"] == "127.0.0.0/24"  # level 1
     abuse = by_name["abuse.example.test"]
@@ -98,7 +88,7 @@ def test_a_long_flush_interval_still_shows_fresh_counts_and_writes_them_on_stop(
         points = reader.get("/api/v1/dashboard").json()["chart"]["points"]
         return sum(p["queries"] for p in points) >= 3
 
-    assert _wait_for(charted), server.read_log()
+    assert poll(charted), server.read_log()
     assert _stored_queries(url) == 0  # an hour's flush interval: nothing written yet
     assert server.stop() == 0, server.read_log()
     assert _stored_queries(url) >= 3

@@ -340,3 +340,30 @@ def test_a_cached_answer_made_under_an_override_is_not_served_past_its_expiry(
     while time.time() < expires:
         time.sleep(0.05)
     assert answer() == ["0.0.0.0"]
+
+
+def test_the_same_state_published_again_is_no_change(tmp_path: Path) -> None:
+    """The store republishes every section when its control process starts (each SIGHUP):
+    read again, the same content must not start a new policy generation, which would
+    empty the answer cache and the stale answers serve-stale relies on."""
+    from resolver.operator_state import OperatorReader
+
+    def publish() -> None:
+        publish_overrides(tmp_path, [PublishedOverride("deny", "a.example", None)])
+        publish_pauses(tmp_path, [])
+        publish_groups(tmp_path, [
+            PublishedGroup("lab", ("127.0.0.8/29", "2001:db8::/64"), ("games",), False, ()),
+            PublishedGroup("guests", ("aa:bb:cc:dd:ee:ff",), (), True, ()),
+        ])
+
+    publish()
+    reader = OperatorReader(tmp_path)
+    assert reader.refresh()
+    first = reader.state
+    time.sleep(0.01)  # a new mtime, as a republish a moment later has
+    publish()
+    assert not reader.refresh()
+    assert reader.state == first
+    publish_groups(tmp_path, [PublishedGroup("lab", ("127.0.0.16/29",), ("games",), False, ())])
+    assert reader.refresh()
+    assert reader.state.prefixes != first.prefixes

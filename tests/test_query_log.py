@@ -16,17 +16,7 @@ from admin.query_log import ingest
 from admin.store import Store
 from resolver.querylog import anonymise
 from tests.listtools import Publisher, straja_cli
-from tests.servers import free_port
-
-
-def _wait_for(predicate: Any, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    return None
+from tests.servers import free_port, poll
 
 
 def test_levels_keep_the_address_its_network_or_nothing() -> None:
@@ -105,7 +95,7 @@ def test_entries_reach_the_database_anonymised(straja_factory: Any, unbound: Any
     for name in ("www.example.test", "ads.example.test", "abuse.example.test",
                  "www.example.test"):
         server.query(name, "A")
-    entries = _wait_for(lambda: (e := _log(url)) and len(
+    entries = poll(lambda: (e := _log(url)) and len(
         {x.name for x in e} & {"www.example.test", "ads.example.test", "abuse.example.test"}
     ) == 3 and e, 90)
     assert entries, server.read_log()
@@ -129,7 +119,7 @@ def test_nothing_is_recorded_when_the_log_is_off(straja_factory: Any, unbound: A
     for name in ("www.example.test", "abuse.example.test"):
         server.query(name, "A")
     state = Path(server.config["state_dir"])
-    assert _wait_for(lambda: (state / "run" / "counters-0.json").exists(), 30)
+    assert poll(lambda: (state / "run" / "counters-0.json").exists(), 30)
     time.sleep(3)  # a writer, had there been one, would have written by now
     assert list((state / "run").glob("querylog-*")) == []
     assert _log(url) == []
