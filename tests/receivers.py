@@ -6,7 +6,6 @@ import asyncio
 import socket
 import socketserver
 import threading
-import time
 from collections.abc import Callable
 from email import message_from_bytes
 from email.message import Message
@@ -14,16 +13,15 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.servers import poll
+
 
 def wait_for(what: Callable[[], Any], timeout: float = 30.0, every: float = 0.1) -> Any:
     """Poll until `what()` is truthy (and return it); fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"nothing came within {timeout}s")
+    value = poll(what, timeout, every)
+    if not value:
+        raise AssertionError(f"nothing came within {timeout}s")
+    return value
 
 
 class WebhookReceiver:
