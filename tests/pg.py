@@ -20,13 +20,25 @@ import pytest
 
 from tests.servers import free_port
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 USER = "straja"
+
+
+def _server_bin() -> Path:
+    """The newest installed major version's binaries (Debian keeps each under its number:
+    15 in bookworm, 17 in trixie)."""
+    versions = [p for p in Path("/usr/lib/postgresql").glob("*/bin")
+                if p.parent.name.isdigit() and (p / "initdb").exists()]
+    if not versions:
+        return Path("/usr/lib/postgresql/VERSION/bin")
+    return max(versions, key=lambda p: int(p.parent.name))
+
+
+PG_BIN = _server_bin()
 
 
 def _skip_reason() -> str | None:
     if not (PG_BIN / "initdb").exists():
-        return f"PostgreSQL 15 is not installed ({PG_BIN}); apt-get install postgresql"
+        return "PostgreSQL is not installed (/usr/lib/postgresql/*/bin); apt-get install postgresql"
     try:
         import psycopg  # noqa: F401
     except ImportError:

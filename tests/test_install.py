@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.namespaces import unshare_permitted
 from tests.servers import REPO
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -23,7 +24,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 def _can_run() -> bool:
     if os.geteuid() != 0 or not shutil.which("unshare") or not Path(SYSTEM_PYTHON).exists():
         return False
-    return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+    return unshare_permitted("-m")
 
 
 pytestmark = pytest.mark.skipif(not _can_run(), reason="needs root, unshare -m and python3")

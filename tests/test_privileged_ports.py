@@ -6,7 +6,6 @@ which is what binding ports below 1024 needs; nothing here touches the machine's
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,17 +15,11 @@ import pytest
 import yaml
 
 from tests.listtools import Publisher
+from tests.namespaces import unshare_permitted
 from tests.servers import REPO, UNBOUND, straja_env
 
 
-def _unshare_works() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    run = subprocess.run(["unshare", "-rn", "true"], capture_output=True)
-    return run.returncode == 0
-
-
-@pytest.mark.skipif(not _unshare_works(), reason="unshare -rn is not permitted here")
+@pytest.mark.skipif(not unshare_permitted("-rn"), reason="unshare -rn is not permitted here")
 def test_dns_on_53_and_stop_page_on_80_and_443_in_a_namespace(tmp_path: Path) -> None:
     pub = Publisher(tmp_path)
     lst = pub.compile("school", ["games.example.test"], 1)
@@ -96,7 +89,7 @@ def test_dns_on_53_and_stop_page_on_80_and_443_in_a_namespace(tmp_path: Path) ->
     )
 
 
-@pytest.mark.skipif(not _unshare_works(), reason="unshare -rn is not permitted here")
+@pytest.mark.skipif(not unshare_permitted("-rn"), reason="unshare -rn is not permitted here")
 def test_default_access_allows_the_listening_interfaces_subnet_only(tmp_path: Path) -> None:
     # In a private namespace: a documentation-range subnet on the namespace's own loopback
     # stands for a school LAN that is not RFC 1918; another address stands for the outside.

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tests.listtools import Publisher
+from tests.namespaces import unshare_permitted
 from tests.servers import REPO, UNBOUND, straja_env
 
 NOBODY = 65534
@@ -27,7 +28,7 @@ NOBODY = 65534
 def _namespaces_work() -> bool:
     if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("setpriv"):
         return False
-    return subprocess.run(["unshare", "-mn", "true"], capture_output=True).returncode == 0
+    return unshare_permitted("-mn")
 
 
 @pytest.fixture
