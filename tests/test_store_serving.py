@@ -77,7 +77,8 @@ def test_a_locked_sqlite_file_leaves_dns_answering(straja_factory: Any, unbound:
     locker.execute("BEGIN EXCLUSIVE")
     try:
         assert _dig_answers(server, 20) == 20
-        assert _wait_for(lambda: "database is locked" in server.read_log(), 60)
+        assert _wait_for(lambda: "database is locked" in server.read_log(), 60), \
+            server.read_log()
         assert _dig_answers(server, 5) == 5
     finally:
         locker.execute("ROLLBACK")
@@ -109,7 +110,8 @@ def test_a_sighup_keeps_the_pending_rollups(straja_factory: Any, unbound: Any,
     locker.execute("BEGIN EXCLUSIVE")
     try:
         assert _dig_answers(server, 15) == 15
-        assert _wait_for(lambda: "database is locked" in server.read_log(), 60)
+        assert _wait_for(lambda: "database is locked" in server.read_log(), 60), \
+            server.read_log()
         server.signal(signal.SIGHUP)
         assert _wait_for(lambda: "kept in" in server.read_log(), 60), server.read_log()
         assert _wait_for(lambda: "took over" in server.read_log(), 60), server.read_log()
