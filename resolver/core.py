@@ -581,36 +581,22 @@ class Resolver:
         `cache.stale_answer_client_timeout` (RFC 8767's 1.8 s) before it gets the stale
         answer; the upstream query goes on and refreshes the cache when it answers.
         """
+        counters = self.counters
         stale_first = self.cache.entries.get(query.key)
+        if stale_first is not None and int(time.monotonic()) < stale_first.expires:
+            # Cached after answer_fast missed, by a fetch of the same question that finished
+            # before this task ran: a hit after all, not a stale answer to fetch again.
+            counters.cache_misses -= 1
+            counters.cache_hits += 1
+            counters.count(stale_first.box.kind)
+            return self.fit(render(stale_first, data, query.qname, int(time.monotonic())),
+                            query, tcp)
         if stale_first is not None and time.monotonic() >= stale_first.expires + self.serve_stale:
             stale_first = None  # too old even to serve stale
-        entry: Entry | None = None
-        pending = self._inflight.get(query.key)
-        if pending is not None:
-            self.counters.coalesced += 1
-        elif stale_first is not None and self.stale_client_timeout:
-            pending = self._fetch_in_background(query)
-        if pending is not None:
-            if stale_first is not None and self.stale_client_timeout:
-                done, _ = await asyncio.wait((pending,), timeout=self.stale_client_timeout)
-                entry = pending.result() if done else None
-            else:
-                entry = await asyncio.shield(pending)
-        else:
-            future: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
-            self._inflight[query.key] = future
-            try:
-                entry = await self._fetch(query)
-                future.set_result(entry)
-            except BaseException:
-                future.set_result(None)
-                raise
-            finally:
-                del self._inflight[query.key]
+        entry = await self._resolve(query, stale_first)
         # A fresh int, not self._now(): an answer rendered here may be at its expiry second
         # (TTL 0), and only an entry checked fresh may have `seen` set to the shared one.
         now = int(time.monotonic())
-        counters = self.counters
         if entry is not None and now <= entry.expires:
             counters.count(_fresh(entry))
             return self.fit(render(entry, data, query.qname, now), query, tcp)
@@ -634,6 +620,32 @@ class Resolver:
         self.counters.count(SERVFAIL_KIND)
         return wire.error_response(data, wire.SERVFAIL, query, self.max_udp,
                                    self._failure_ede(query))
+
+    async def _resolve(self, query: wire.Query, stale: Entry | None) -> Entry | None:
+        """The entry for `query` from the upstreams: joined to a fetch already in flight,
+        else a new one. With a `stale` answer to fall back on, waited for at most
+        `stale_client_timeout` (None when it ran out), the fetch going on by itself."""
+        pending = self._inflight.get(query.key)
+        if pending is not None:
+            self.counters.coalesced += 1
+        elif stale is not None and self.stale_client_timeout:
+            pending = self._fetch_in_background(query)
+        if pending is not None:
+            if stale is not None and self.stale_client_timeout:
+                done, _ = await asyncio.wait((pending,), timeout=self.stale_client_timeout)
+                return pending.result() if done else None
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
+        self._inflight[query.key] = future
+        try:
+            entry = await self._fetch(query)
+            future.set_result(entry)
+        except BaseException:
+            future.set_result(None)
+            raise
+        finally:
+            del self._inflight[query.key]
+        return entry
 
     def _stale(self, entry: Entry, data: bytes, query: wire.Query, now: int) -> bytes:
         """A stale answer (RFC 8767) with the Extended DNS Error that says so (RFC 8914):

@@ -89,6 +89,38 @@ def test_a_slow_only_upstream_still_resolves_on_the_clients_retry(straja_factory
     assert hostile.seen["slow3"] == 1  # the retries waited for the one upstream query
 
 
+def test_a_miss_whose_answer_was_cached_before_its_turn_is_a_hit_not_stale(
+        tmp_path, hostile) -> None:
+    """A retry can miss the cache in answer_fast while the fetch it would have joined
+    finishes, on a loaded machine or when the loop was busy: by the time its own slow path
+    runs, the answer is cached. That is a fresh hit, not a stale answer (EDE 3) held back
+    for 1.8 s while the upstream is asked again. In-process, so the order is exact."""
+    import asyncio
+
+    from admin.config import load_config_text
+    from resolver import wire
+    from resolver.core import Resolver
+
+    config = load_config_text(f"upstreams: [{hostile.address}]\nstate_dir: {tmp_path}/state\n")
+    r = Resolver(config)
+    packet = dns.message.make_query("slow0-a.example.test", "A", use_edns=0).to_wire()
+    first = r.answer_fast(packet, "127.0.0.1", False)
+    retry = r.answer_fast(packet, "127.0.0.1", False)  # missed too: nothing cached yet
+    assert isinstance(first, wire.Query) and isinstance(retry, wire.Query)
+
+    async def both() -> tuple[bytes, bytes]:
+        return (await r.answer_slow(packet, first, False),
+                await r.answer_slow(packet, retry, False))
+
+    answered, again = asyncio.run(both())
+    assert hostile.seen["slow0"] == 1  # asked once
+    for raw in (answered, again):
+        reply = dns.message.from_wire(raw)
+        assert reply.rcode() == dns.rcode.NOERROR and ede_codes(reply) == []
+        assert "192.0.2.99" in reply.to_text()
+    assert r.counters.cache_hits == 1 and r.counters.stale_served == 0
+
+
 def test_a_dead_upstream_is_marked_down_and_not_asked_until_it_may_be_back(
         straja_factory, hostile) -> None:
     s = straja_factory({"upstreams": [hostile.address],
