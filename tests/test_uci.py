@@ -147,6 +147,11 @@ def test_the_small_router_profile_options() -> None:
                                "listen": ["127.0.0.1:8080", "192.168.1.1:8080"]}
 
 
+def test_a_loopback_lan_address_is_listed_once_for_the_admin_ui() -> None:
+    facts = uci.RouterFacts(lan_ipv4=["127.0.0.1/8"], wan_resolvers=["10.0.0.1"])
+    assert translate("", facts)["admin"]["listen"] == ["127.0.0.1:8053"]
+
+
 def test_defaults_one_worker_state_on_flash_ui_on_query_log_off() -> None:
     config = translate("")
     assert config["dns"]["workers"] == 1
