@@ -241,7 +241,9 @@ class Straja:
             if self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGTERM)
                 try:
-                    self.proc.wait(10)
+                    # A minute: natively it takes well under one second, but under qemu
+                    # (the armhf chroot) two workers and the store's flush took over 10 s.
+                    self.proc.wait(60)
                 except subprocess.TimeoutExpired:
                     self.proc.kill()
                     self.proc.wait()
