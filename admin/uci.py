@@ -317,8 +317,8 @@ def translate(
     if "admin" in supported:
         admin: dict[str, Any] = {"enabled": opt["ui"] is not False}
         ui_port = opt["ui_port"] or 8053
-        hosts = dict.fromkeys(["127.0.0.1", *lan4])  # loopback once, even as the LAN's
-        admin["listen"] = [f"{_bracket(h)}:{ui_port}" for h in hosts]
+        ui_hosts = dict.fromkeys(["127.0.0.1", *lan4])  # loopback once, even as the LAN's
+        admin["listen"] = [f"{_bracket(h)}:{ui_port}" for h in ui_hosts]
         admin["flush_interval"] = _flush_interval(main, opt["flush_interval"], source)
         config["admin"] = admin
     elif opt["ui"]:
