@@ -583,16 +583,17 @@ class Resolver:
         """
         counters = self.counters
         stale_first = self.cache.entries.get(query.key)
-        if stale_first is not None and int(time.monotonic()) < stale_first.expires:
-            # Cached after answer_fast missed, by a fetch of the same question that finished
-            # before this task ran: a hit after all, not a stale answer to fetch again.
-            counters.cache_misses -= 1
-            counters.cache_hits += 1
-            counters.count(stale_first.box.kind)
-            return self.fit(render(stale_first, data, query.qname, int(time.monotonic())),
-                            query, tcp)
-        if stale_first is not None and time.monotonic() >= stale_first.expires + self.serve_stale:
-            stale_first = None  # too old even to serve stale
+        if stale_first is not None:
+            mono = time.monotonic()
+            if int(mono) < stale_first.expires:
+                # Cached after answer_fast missed, by a fetch of the same question that
+                # finished before this task ran: a hit after all, not stale to fetch again.
+                counters.cache_misses -= 1
+                counters.cache_hits += 1
+                counters.count(stale_first.box.kind)
+                return self.fit(render(stale_first, data, query.qname, int(mono)), query, tcp)
+            if mono >= stale_first.expires + self.serve_stale:
+                stale_first = None  # too old even to serve stale
         entry = await self._resolve(query, stale_first)
         # A fresh int, not self._now(): an answer rendered here may be at its expiry second
         # (TTL 0), and only an entry checked fresh may have `seen` set to the shared one.
